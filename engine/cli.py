@@ -1,0 +1,169 @@
+"""``gyrophare`` command line: build graphs, ask for routes.
+
+Exit codes: 0 success, 2 bad input (including a point off the road network or an unreadable
+source), 3 no route between valid points. The reason goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from engine.errors import GyrophareError, InvalidCoordinate, PointOffNetwork, SourceError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_NO_ROUTE = 0, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on bad usage, which is our bad-input code too."""
+
+
+def _latlon(text: str) -> tuple[float, float]:
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected LAT,LON, got {text!r}")
+    try:
+        return float(parts[0]), float(parts[1])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected LAT,LON numbers, got {text!r}") from exc
+
+
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("expected WEST,SOUTH,EAST,NORTH")
+    return tuple(float(p) for p in parts)  # type: ignore[return-value]
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--osm", metavar="FILE", help="OSM file (.osm.pbf, .osm[.gz|.bz2]), "
+                   "osmnx GraphML, DIMACS .gr, or a cached graph .npz")
+    g.add_argument("--graph", metavar="CACHE", help="a cached graph file (.npz)")
+    g.add_argument("--place", metavar="NAME", help='download with osmnx, e.g. "Dijon, France"')
+    g.add_argument("--bbox", type=_bbox, metavar="W,S,E,N", help="download a bounding box")
+    p.add_argument("--cache-dir", metavar="DIR", help="graph cache folder "
+                   "(default $GYROPHARE_CACHE_DIR or ~/.cache/gyrophare)")
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+
+
+def _load(args: argparse.Namespace, *, progress: bool) -> Any:
+    from engine.io import load_graph
+
+    source = args.osm or args.graph
+    return load_graph(source, place=args.place, bbox=args.bbox, cache=not args.no_cache,
+                      cache_dir=args.cache_dir, progress=progress)
+
+
+def _fmt_duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m} min {s:02d} s" if m else f"{s} s"
+
+
+# ------------------------------------------------------------------------------ commands
+def cmd_graph_build(args: argparse.Namespace) -> int:
+    from engine.graph import graph_stats
+
+    t0 = time.perf_counter()
+    args.graph = None
+    args.osm = args.source or args.osm  # neither: the embedded sample city
+    graph = _load(args, progress=not args.json)
+    stats = graph_stats(graph)
+    stats["seconds"] = round(time.perf_counter() - t0, 3)
+    stats["cache_file"] = graph.meta.get("cache_file")
+    if args.json:
+        print(json.dumps(stats))
+        return EXIT_OK
+    print(f"graph      {stats['name']}")
+    print(f"nodes      {stats['nodes']:,}")
+    print(f"edges      {stats['edges']:,} ({stats['car_edges']:,} open to cars)")
+    print(f"road       {stats['road_km']:,.1f} km")
+    print(f"largest strongly connected component: {stats['largest_scc_share']:.1%} of car nodes")
+    print(f"signals    {stats['traffic_signals']:,} traffic signals")
+    print(f"hospitals  {stats['hospitals']} amenity=hospital objects (as mapped in OSM)")
+    if stats["cache_file"]:
+        print(f"cache      {stats['cache_file']}")
+    print(f"time       {stats['seconds']:.2f} s")
+    print("data       © OpenStreetMap contributors, ODbL 1.0")
+    return EXIT_OK
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    from engine.query import Router
+
+    graph = _load(args, progress=not args.json)
+    router = Router(graph, snap_radius_m=args.snap_radius)
+    result = router.route(args.from_, args.to, metric=args.metric, algorithm=args.algorithm)
+    if not result.reachable:
+        if args.json:
+            print(json.dumps(result.to_dict()))
+        print(f"no route: {result.reason}", file=sys.stderr)
+        return EXIT_NO_ROUTE
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return EXIT_OK
+    print(f"route on {graph.meta.get('name', 'graph')} ({args.metric}, car, free flow)")
+    print(f"  duration  {_fmt_duration(result.duration_s)} ({result.duration_s:.1f} s)")
+    print(f"  distance  {result.distance_m / 1000:.2f} km")
+    print(f"  from      {result.origin.lat:.6f},{result.origin.lon:.6f} "
+          f"(snapped {result.origin.distance_m:.0f} m)")
+    print(f"  to        {result.destination.lat:.6f},{result.destination.lon:.6f} "
+          f"(snapped {result.destination.distance_m:.0f} m)")
+    print(f"  OSM nodes {len(result.osm_nodes)}; traffic signals passed: {len(result.signals)}")
+    print("  steps:")
+    for step in result.steps:
+        print(f"    {step.name or '(unnamed road)':<40} {step.distance_m:8.0f} m "
+              f"{step.duration_s:7.1f} s")
+    for sig in result.signals:
+        print(f"  signal    node {sig.osm_id} at {sig.seconds_from_start:.0f} s")
+    print("  © OpenStreetMap contributors, ODbL 1.0")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gyrophare", description="Emergency routing on OpenStreetMap roads.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    graph = sub.add_parser("graph", help="build and inspect road graphs")
+    gsub = graph.add_subparsers(dest="graph_command", required=True)
+    build = gsub.add_parser("build", help="compile a map source into a cached graph")
+    build.add_argument("source", nargs="?", help="map file (default: the embedded sample city)")
+    _add_source_args(build)
+    build.add_argument("--json", action="store_true", help="print the figures as JSON")
+    build.set_defaults(func=cmd_graph_build)
+
+    route = sub.add_parser("route", help="fastest or shortest route between two points")
+    _add_source_args(route)
+    route.add_argument("--from", dest="from_", type=_latlon, required=True, metavar="LAT,LON")
+    route.add_argument("--to", type=_latlon, required=True, metavar="LAT,LON")
+    route.add_argument("--metric", choices=("time", "distance"), default="time")
+    route.add_argument("--algorithm", choices=("bidirectional", "dijkstra", "astar"),
+                       default="bidirectional")
+    route.add_argument("--snap-radius", type=float, default=500.0, metavar="M",
+                       help="max distance from a road, metres (default 500)")
+    route.add_argument("--json", action="store_true", help="print one JSON object")
+    route.set_defaults(func=cmd_route)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (InvalidCoordinate, PointOffNetwork, SourceError) as exc:
+        print(f"gyrophare: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GyrophareError as exc:
+        print(f"gyrophare: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:  # pragma: no cover - `gyrophare ... | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

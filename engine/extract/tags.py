@@ -1,0 +1,400 @@
+"""Interpretation of OpenStreetMap tags: which roads a vehicle may use, in which direction, how fast.
+
+This is the only place in gyrophare that knows OSM tagging. Everything downstream sees
+highway class codes, speeds in km/h and bit flags on edges, so that live traffic and
+vehicle profiles (ambulance, car) can be computed vectorised over arrays.
+
+Defaults follow OSRM's ``car.lua`` profile (speeds per highway class, access tag black list,
+barrier white list) because OSRM is what dispatch front ends are used to; where OSRM has no
+opinion (busways, emergency access links) the choice is written next to the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------------------------------------
+# Highway classes. The code of a class is its index in this tuple (stored as uint8 per edge).
+HIGHWAY_CLASSES: tuple[str, ...] = (
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
+    "busway",
+    "pedestrian",
+    "track",
+    "barrier",  # zero-length edge through a barrier node (bollard, block, ...)
+)
+HIGHWAY_CODE: dict[str, int] = {name: i for i, name in enumerate(HIGHWAY_CLASSES)}
+
+#: Free-flow speed (km/h) when a way has no usable ``maxspeed``: OSRM car.lua defaults;
+#: ``road`` (unknown class) as unclassified-ish 20; ``busway`` 25 (urban bus corridors);
+#: ``pedestrian`` and ``track`` 10 (only reachable by emergency vehicles, at walking pace x2).
+DEFAULT_SPEED_KMH: dict[str, float] = {
+    "motorway": 90.0,
+    "motorway_link": 45.0,
+    "trunk": 85.0,
+    "trunk_link": 40.0,
+    "primary": 65.0,
+    "primary_link": 30.0,
+    "secondary": 55.0,
+    "secondary_link": 25.0,
+    "tertiary": 40.0,
+    "tertiary_link": 20.0,
+    "unclassified": 25.0,
+    "residential": 25.0,
+    "living_street": 10.0,
+    "service": 15.0,
+    "road": 20.0,
+    "busway": 25.0,
+    "pedestrian": 10.0,
+    "track": 10.0,
+    "barrier": 5.0,
+}
+
+#: Classes open to general motor traffic (subject to access tags).
+MOTOR_CLASSES = frozenset(HIGHWAY_CLASSES[:15])
+#: Classes kept only when emergency vehicles (or motor vehicles) are explicitly allowed.
+EMERGENCY_ONLY_CLASSES = frozenset({"pedestrian", "footway", "cycleway", "track"})
+
+# ---------------------------------------------------------------------------------------------
+# Edge flags (uint32 bit field).
+F_ONEWAY = 1 << 0  #: the edge is the legal direction of a one-way road
+F_AGAINST_ONEWAY = 1 << 1  #: the edge runs against a one-way road (contraflow only)
+F_REVERSIBLE = 1 << 2  #: ``oneway=reversible|alternating``: direction changes with time
+F_ROUNDABOUT = 1 << 3
+F_CAR_NO = 1 << 4  #: general motor traffic forbidden by access tags (no, private, psv, ...)
+F_DESTINATION = 1 << 5  #: access=destination (allowed, local traffic only)
+F_EMERGENCY_YES = 1 << 6  #: emergency=yes|designated
+F_EMERGENCY_NO = 1 << 7  #: emergency=no: not even emergency vehicles
+F_PSV = 1 << 8  #: psv / bus allowed (yes or designated)
+F_BUS_LANE = 1 << 9  #: the road has a bus lane in this direction
+F_BUSWAY = 1 << 10  #: highway=busway
+F_EMERGENCY_ACCESS = 1 << 11  #: service=emergency_access
+F_BARRIER = 1 << 12  #: crosses a barrier that stops cars (bollard, block, ...)
+F_BARRIER_LOWERABLE = 1 << 13  #: that barrier can be lowered/opened for emergency vehicles
+F_PRIVATE = 1 << 14  #: access=private (hospital grounds often are)
+F_SERVICE_DRIVEWAY = 1 << 15  #: service=driveway|parking_aisle
+
+FLAG_NAMES: dict[int, str] = {
+    F_ONEWAY: "oneway",
+    F_AGAINST_ONEWAY: "against_oneway",
+    F_REVERSIBLE: "reversible",
+    F_ROUNDABOUT: "roundabout",
+    F_CAR_NO: "car_no",
+    F_DESTINATION: "destination",
+    F_EMERGENCY_YES: "emergency_yes",
+    F_EMERGENCY_NO: "emergency_no",
+    F_PSV: "psv",
+    F_BUS_LANE: "bus_lane",
+    F_BUSWAY: "busway",
+    F_EMERGENCY_ACCESS: "emergency_access",
+    F_BARRIER: "barrier",
+    F_BARRIER_LOWERABLE: "barrier_lowerable",
+    F_PRIVATE: "private",
+    F_SERVICE_DRIVEWAY: "driveway",
+}
+
+#: Flags that forbid an edge for ordinary cars (the ``car`` profile).
+CAR_FORBIDDEN = F_AGAINST_ONEWAY | F_REVERSIBLE | F_CAR_NO | F_BARRIER | F_EMERGENCY_NO
+
+# OSRM car.lua: access values that forbid a car.
+ACCESS_BLACKLIST = frozenset(
+    {"no", "agricultural", "forestry", "emergency", "psv", "customers", "private", "delivery",
+     "bus", "discouraged", "permit", "military"}
+)
+ACCESS_ALLOW = frozenset({"yes", "permissive", "designated", "destination", "official"})
+# OSRM car.lua barrier_whitelist: barriers a car can pass.
+BARRIER_PASSABLE = frozenset(
+    {"cattle_grid", "border_control", "toll_booth", "sally_port", "gate", "lift_gate", "no",
+     "entrance", "height_restrictor", "arch", "kerb", "swing_gate", "cycle_barrier"}
+)
+LOWERABLE_BOLLARDS = frozenset({"rising", "removable", "foldable", "flexible"})
+
+ONEWAY_FORWARD = frozenset({"yes", "1", "true"})
+ONEWAY_BACKWARD = frozenset({"-1", "reverse"})
+ONEWAY_REVERSIBLE = frozenset({"reversible", "alternating"})
+
+# ---------------------------------------------------------------------------------------------
+# maxspeed
+MPH = 1.609344
+#: Implicit limits written as ``CC:zone`` (OSM wiki "Default speed limits"), km/h.
+ZONE_SPEEDS: dict[str, float] = {
+    "urban": 50.0,
+    "rural": 80.0,
+    "trunk": 110.0,
+    "motorway": 130.0,
+    "living_street": 20.0,
+    "walk": 7.0,
+    "school": 30.0,
+    "bicycle_road": 30.0,
+    "pedestrian_zone": 10.0,
+}
+#: Country overrides of ``ZONE_SPEEDS``.
+COUNTRY_ZONE_SPEEDS: dict[str, dict[str, float]] = {
+    "FR": {"rural": 80.0, "motorway": 130.0, "trunk": 110.0, "living_street": 20.0},
+    "DE": {"rural": 100.0, "motorway": 130.0, "trunk": 100.0, "living_street": 7.0},
+    "AT": {"rural": 100.0, "motorway": 130.0, "trunk": 100.0},
+    "BE": {"rural": 90.0, "motorway": 120.0, "trunk": 120.0},
+    "CH": {"rural": 80.0, "motorway": 120.0, "trunk": 100.0},
+    "IT": {"rural": 90.0, "motorway": 130.0, "trunk": 110.0},
+    "ES": {"rural": 90.0, "motorway": 120.0, "trunk": 100.0},
+    "NL": {"rural": 80.0, "motorway": 100.0, "trunk": 100.0},
+    "FI": {"rural": 80.0, "motorway": 120.0, "trunk": 100.0},
+    "GB": {"urban": 30 * MPH, "rural": 60 * MPH, "motorway": 70 * MPH, "trunk": 70 * MPH,
+           "nsl_single": 60 * MPH, "nsl_dual": 70 * MPH},
+    "UK": {"urban": 30 * MPH, "rural": 60 * MPH, "motorway": 70 * MPH, "nsl_single": 60 * MPH,
+           "nsl_dual": 70 * MPH},
+    "AD": {"rural": 90.0},
+    "MC": {"urban": 50.0},
+}
+#: ``maxspeed=none`` (no limit, German Autobahn): the advisory speed, 130 km/h.
+NO_LIMIT_KMH = 130.0
+_NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(km/h|kmh|kph|mph|knots)?\s*$")
+_ZONE = re.compile(r"^([A-Za-z]{2}):(?:zone:?)?([A-Za-z_]*?)(\d+)?$")
+
+
+def parse_maxspeed(value: str | None) -> float | None:
+    """Parse an OSM ``maxspeed`` value into km/h, or ``None`` when it gives no usable number.
+
+    Handles plain numbers, units (``mph``, ``knots``), country zone codes (``FR:urban``,
+    ``DE:rural``, ``DE:zone30``, ``FR:zone:30``, ``GB:nsl_single``), ``walk`` and ``none``.
+    Several values separated by ``;`` (a limit that changes with time) give the lowest one:
+    an emergency router must not assume the faster one.
+    """
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value:
+        return None
+    if ";" in value or "|" in value:
+        parsed = [parse_maxspeed(v) for v in re.split(r"[;|]", value)]
+        numbers = [p for p in parsed if p is not None]
+        return min(numbers) if numbers else None
+    low = value.lower()
+    if low == "none":
+        return NO_LIMIT_KMH
+    if low == "walk":
+        return ZONE_SPEEDS["walk"]
+    m = _NUMBER.match(low)
+    if m:
+        speed = float(m.group(1))
+        unit = m.group(2)
+        if unit == "mph":
+            speed *= MPH
+        elif unit == "knots":
+            speed *= 1.852
+        return speed if speed > 0 else None
+    m = _ZONE.match(value)
+    if m:
+        country, zone, number = m.group(1).upper(), m.group(2).lower(), m.group(3)
+        if number is not None:
+            return float(number)
+        if zone:
+            table = COUNTRY_ZONE_SPEEDS.get(country, {})
+            if zone in table:
+                return table[zone]
+            return ZONE_SPEEDS.get(zone)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class WayRule:
+    """What a highway way means for routing, before it is split into edges.
+
+    ``forward`` / ``backward`` say whether general traffic may drive along / against the
+    node order; the edges against the legal direction are still built (flagged
+    ``F_AGAINST_ONEWAY``) so that contraflow for ambulances is a weight change, not a rebuild.
+    """
+
+    highway: str
+    speed_forward: float
+    speed_backward: float
+    flags_forward: int
+    flags_backward: int
+    name: str
+
+
+def _first(value: object) -> str | None:
+    """osmnx collapses merged ways' tags into lists; take the first value."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return str(value[0]) if value else None
+    text = str(value)
+    if text.startswith("[") and text.endswith("]"):  # GraphML stores lists as their repr
+        text = text[1:-1].split(",")[0].strip().strip("'\"")
+    return text
+
+
+def _access_value(tags: Mapping[str, object], keys: tuple[str, ...]) -> str | None:
+    """The most specific access tag present wins (OSM access hierarchy)."""
+    for key in keys:
+        v = _first(tags.get(key))
+        if v is not None:
+            return v.lower()
+    return None
+
+
+def road_class(tags: Mapping[str, object]) -> str | None:
+    """The highway class a way is routed as, or ``None`` if no emergency vehicle may use it."""
+    highway = _first(tags.get("highway"))
+    if highway is None:
+        return None
+    if _first(tags.get("area")) == "yes":
+        return None
+    if highway in MOTOR_CLASSES or highway == "busway":
+        return highway
+    if highway in EMERGENCY_ONLY_CLASSES:
+        emergency = _access_value(tags, ("emergency",))
+        motor = _access_value(tags, ("motor_vehicle", "vehicle"))
+        if emergency in ("yes", "designated") or motor in ACCESS_ALLOW:
+            return "pedestrian" if highway != "track" else "track"
+    return None
+
+
+def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
+    """Turn a way's tags into a :class:`WayRule`, or ``None`` when it is not a road for us."""
+    highway = road_class(tags)
+    if highway is None:
+        return None
+    default = DEFAULT_SPEED_KMH[highway]
+    base = parse_maxspeed(_first(tags.get("maxspeed")))
+    fwd_speed = parse_maxspeed(_first(tags.get("maxspeed:forward"))) or base or default
+    bwd_speed = parse_maxspeed(_first(tags.get("maxspeed:backward"))) or base or default
+
+    flags = 0
+    access = _access_value(tags, ("motorcar", "motor_vehicle", "vehicle", "access"))
+    if highway in EMERGENCY_ONLY_CLASSES or highway in ("pedestrian", "track"):
+        if access not in ACCESS_ALLOW:
+            flags |= F_CAR_NO
+    if highway == "busway":
+        flags |= F_BUSWAY | F_CAR_NO | F_PSV
+    if access is not None:
+        if access in ACCESS_BLACKLIST:
+            flags |= F_CAR_NO
+        if access == "destination":
+            flags |= F_DESTINATION
+        if access == "private":
+            flags |= F_PRIVATE
+    emergency = _access_value(tags, ("emergency",))
+    if emergency in ("yes", "designated", "permissive"):
+        flags |= F_EMERGENCY_YES
+    elif emergency == "no":
+        flags |= F_EMERGENCY_NO
+    psv = _access_value(tags, ("bus", "psv"))
+    if psv in ("yes", "designated", "permissive"):
+        flags |= F_PSV
+    service = _first(tags.get("service"))
+    if service == "emergency_access":
+        flags |= F_EMERGENCY_ACCESS | F_CAR_NO
+    elif service in ("driveway", "parking_aisle"):
+        flags |= F_SERVICE_DRIVEWAY
+    junction = _first(tags.get("junction"))
+    if junction in ("roundabout", "circular"):
+        flags |= F_ROUNDABOUT
+
+    oneway = (_first(tags.get("oneway")) or "").lower()
+    if oneway in ONEWAY_FORWARD:
+        direction = 1
+    elif oneway in ONEWAY_BACKWARD:
+        direction = -1
+    elif oneway in ONEWAY_REVERSIBLE:
+        direction = 2
+    elif oneway in ("no", "false", "0"):
+        direction = 0
+    elif junction in ("roundabout", "circular") or highway in ("motorway", "motorway_link"):
+        direction = 1  # implied oneway
+    else:
+        direction = 0
+
+    fwd, bwd = flags, flags
+    if direction == 1:
+        fwd |= F_ONEWAY
+        bwd |= F_AGAINST_ONEWAY
+    elif direction == -1:
+        fwd |= F_AGAINST_ONEWAY
+        bwd |= F_ONEWAY
+    elif direction == 2:
+        fwd |= F_REVERSIBLE
+        bwd |= F_REVERSIBLE
+
+    # Bus lanes: busway=lane (legacy), busway:{right,left,both}=lane, lanes:bus / lanes:psv.
+    bus_fwd = bus_bwd = False
+    if _first(tags.get("busway")) == "lane" or _first(tags.get("busway:both")) == "lane":
+        bus_fwd = bus_bwd = True
+    if _first(tags.get("busway:right")) == "lane":
+        bus_fwd = True
+    if _first(tags.get("busway:left")) == "lane":
+        # right-hand traffic: the left lane of a two-way road runs backward
+        if direction == 0:
+            bus_bwd = True
+        else:
+            bus_fwd = True
+    for key, side in (("lanes:bus", 0), ("lanes:psv", 0), ("lanes:bus:forward", 1),
+                      ("lanes:psv:forward", 1), ("lanes:bus:backward", -1),
+                      ("lanes:psv:backward", -1)):
+        v = _first(tags.get(key))
+        if v is not None and v.isdigit() and int(v) > 0:
+            if side >= 0:
+                bus_fwd = True
+            if side <= 0:
+                bus_bwd = True
+    for key, is_fwd in (("bus:lanes", None), ("bus:lanes:forward", True),
+                        ("bus:lanes:backward", False), ("psv:lanes", None),
+                        ("psv:lanes:forward", True), ("psv:lanes:backward", False)):
+        v = _first(tags.get(key))
+        if v is not None and "designated" in v:
+            if is_fwd in (None, True):
+                bus_fwd = True
+            if is_fwd in (None, False):
+                bus_bwd = True
+    if bus_fwd:
+        fwd |= F_BUS_LANE
+    if bus_bwd:
+        bwd |= F_BUS_LANE
+
+    name = _first(tags.get("name")) or _first(tags.get("ref")) or ""
+    return WayRule(highway, float(fwd_speed), float(bwd_speed), fwd, bwd, name)
+
+
+def interpret_barrier(tags: Mapping[str, object]) -> int:
+    """Flags for a node's ``barrier`` tag: 0 when cars pass, else F_BARRIER (+ lowerable)."""
+    barrier = _first(tags.get("barrier"))
+    if barrier is None or barrier in BARRIER_PASSABLE:
+        return 0
+    access = _access_value(tags, ("motorcar", "motor_vehicle", "vehicle", "access"))
+    if access in ACCESS_ALLOW:
+        return 0
+    flags = F_BARRIER
+    emergency = _access_value(tags, ("emergency",))
+    if (
+        _first(tags.get("bollard")) in LOWERABLE_BOLLARDS
+        or emergency in ("yes", "designated", "permissive")
+    ):
+        flags |= F_BARRIER_LOWERABLE
+    return flags
+
+
+def is_traffic_signal(tags: Mapping[str, object]) -> bool:
+    """``highway=traffic_signals`` (or ``crossing=traffic_signals`` on the road itself)."""
+    return _first(tags.get("highway")) == "traffic_signals"
+
+
+def describe_flags(flags: int) -> list[str]:
+    """Names of the bits set in an edge's flag field, for humans and JSON."""
+    return [name for bit, name in FLAG_NAMES.items() if flags & bit]

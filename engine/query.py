@@ -1,0 +1,598 @@
+"""The router: coordinates in, routes / tables / isochrones / nearest-of-a-set out.
+
+It validates and snaps the input, picks the kernel, and turns edge paths into
+:class:`Route` objects with everything a dispatcher or a map needs (both metrics, OSM nodes,
+GeoJSON geometry, street-name steps, traffic signals passed with their time from start).
+Unreachable destinations are an explicit :class:`Unreachable` result, never ``None``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from engine import kernels as K
+from engine.graph import RoadGraph, haversine_m
+from engine.profiles import Metric, car_weights
+from engine.snap import Snap, Snapper
+
+Algorithm = Literal["bidirectional", "dijkstra", "astar"]
+ALGORITHMS: tuple[str, ...] = ("bidirectional", "dijkstra", "astar")
+ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
+Coordinate = tuple[float, float]  # (lat, lon): what people type; JSON output is [lon, lat]
+
+_warm_lock = threading.Lock()
+_warmed = False
+
+
+def warm_up_kernels() -> None:
+    """Compile / load every kernel once per process (never on a request path)."""
+    global _warmed
+    with _warm_lock:
+        if not _warmed:
+            K.warm_up()
+            _warmed = True
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """A piece of one edge: from ``start`` to ``end`` (fractions of the edge's length)."""
+
+    edge: int
+    start: float
+    end: float
+
+
+@dataclass
+class Step:
+    name: str
+    distance_m: float
+    duration_s: float
+    location: list[float]  # [lon, lat] where the step starts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "distance_m": round(self.distance_m, 1),
+                "duration_s": round(self.duration_s, 1), "location": self.location}
+
+
+@dataclass
+class Signal:
+    """A traffic signal on the route: where, and when the vehicle reaches it."""
+
+    osm_id: int
+    lat: float
+    lon: float
+    seconds_from_start: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"osm_id": self.osm_id, "location": [self.lon, self.lat],
+                "seconds_from_start": round(self.seconds_from_start, 1)}
+
+
+@dataclass
+class Route:
+    """A found route. ``duration_s`` and ``distance_m`` are both given whatever the metric."""
+
+    duration_s: float
+    distance_m: float
+    cost: float
+    metric: str
+    edges: list[int]
+    osm_nodes: list[int]
+    coordinates: list[list[float]]  # [[lon, lat], ...]
+    steps: list[Step]
+    signals: list[Signal]
+    origin: Snap
+    destination: Snap
+    status: str = "ok"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reachable(self) -> bool:
+        return True
+
+    @property
+    def geometry(self) -> dict[str, Any]:
+        """GeoJSON LineString, ``[lon, lat]`` order."""
+        return {"type": "LineString", "coordinates": self.coordinates}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "metric": self.metric,
+            "duration_s": round(self.duration_s, 2),
+            "distance_m": round(self.distance_m, 2),
+            "osm_nodes": self.osm_nodes,
+            "edges": self.edges,
+            "geometry": self.geometry,
+            "steps": [s.to_dict() for s in self.steps],
+            "signals": [s.to_dict() for s in self.signals],
+            "origin": _snap_dict(self.origin),
+            "destination": _snap_dict(self.destination),
+            "attribution": ATTRIBUTION,
+            **self.extra,
+        }
+
+
+@dataclass
+class Unreachable:
+    """Both points are on the road network, but no allowed path joins them."""
+
+    origin: Snap
+    destination: Snap
+    metric: str
+    reason: str = ("no path joins origin and destination for this vehicle: the network is "
+                   "split here (disconnected roads, one-way streets, access restrictions or "
+                   "closures)")
+    status: str = "unreachable"
+
+    @property
+    def reachable(self) -> bool:
+        return False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "metric": self.metric, "reason": self.reason,
+                "origin": _snap_dict(self.origin),
+                "destination": _snap_dict(self.destination), "attribution": ATTRIBUTION}
+
+
+def _snap_dict(s: Snap) -> dict[str, Any]:
+    return {"location": s.location(), "input": [s.input_lon, s.input_lat],
+            "snap_distance_m": round(s.distance_m, 1), "edge": s.edge}
+
+
+@dataclass
+class Table:
+    """A cost matrix: ``values[i, j]`` from source ``i`` to destination ``j`` (inf: no path)."""
+
+    values: np.ndarray
+    metric: str
+    sources: list[Snap]
+    destinations: list[Snap]
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = [[None if not np.isfinite(v) else round(float(v), 2) for v in row]
+                for row in self.values]
+        key = "durations" if self.metric == "time" else "distances"
+        return {key: rows, "metric": self.metric,
+                "sources": [_snap_dict(s) for s in self.sources],
+                "destinations": [_snap_dict(s) for s in self.destinations]}
+
+
+@dataclass
+class Isochrone:
+    """Every graph node reachable within ``limit`` (seconds or metres)."""
+
+    limit: float
+    metric: str
+    nodes: np.ndarray
+    costs: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    origin: Snap
+
+    def to_geojson(self, *, ratio: float = 0.3) -> dict[str, Any]:
+        """A polygon around the reached nodes (shapely's concave hull), as a GeoJSON Feature."""
+        import shapely
+
+        pts = shapely.multipoints(np.stack([self.lon, self.lat], axis=1)) if len(self.lat) \
+            else shapely.Point(self.origin.lon, self.origin.lat)
+        hull = shapely.concave_hull(pts, ratio=ratio)
+        return {"type": "Feature", "geometry": shapely.geometry.mapping(hull),
+                "properties": {"limit": self.limit, "metric": self.metric,
+                               "nodes": len(self.nodes), "attribution": ATTRIBUTION}}
+
+
+class Router:
+    """Shortest paths over one :class:`RoadGraph`.
+
+    Parameters
+    ----------
+    graph
+        The compiled graph.
+    snap_radius_m
+        A point farther than this from every usable road is rejected as off the network.
+    warm_up
+        Compile the kernels now (default): a request must never pay the JIT.
+
+    Notes
+    -----
+    Safe to share between threads: search workspaces are per thread; matrix calls are
+    serialised (numba's default threading layer is not re-entrant).
+    """
+
+    def __init__(self, graph: RoadGraph, *, snap_radius_m: float = 500.0,
+                 warm_up: bool = True) -> None:
+        self.graph = graph
+        self.snap_radius_m = float(snap_radius_m)
+        self.snapper = Snapper(graph)
+        self._local = threading.local()
+        self._matrix_lock = threading.Lock()
+        self._weights: dict[str, np.ndarray] = {m: car_weights(graph, m) for m in ("time",
+                                                                                   "distance")}
+        self._usable = {m: np.isfinite(w) for m, w in self._weights.items()}
+        self._factor = {m: K.astar_factor(w, graph.tail, graph.head, graph.lat, graph.lon)
+                        for m, w in self._weights.items()}
+        if warm_up:
+            warm_up_kernels()
+
+    # ------------------------------------------------------------------ helpers
+    def weights(self, metric: Metric = "time") -> np.ndarray:
+        """The default (free-flow car) weights for a metric."""
+        if metric not in self._weights:
+            raise ValueError(f"unknown metric {metric!r}: expected 'time' or 'distance'")
+        return self._weights[metric]
+
+    def _workspaces(self) -> tuple[K.Workspace, K.Workspace]:
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            n = self.graph.n_nodes
+            ws = self._local.ws = (K.Workspace.for_graph(n), K.Workspace.for_graph(n))
+        return ws
+
+    def _resolve(self, metric: Metric, weights: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(optimised weights, usable mask, time weights used to report durations)."""
+        default = self.weights(metric)
+        if weights is None:
+            w = default
+            usable = self._usable[metric]
+        else:
+            w = np.asarray(weights, dtype=np.float64)
+            if w.shape != (self.graph.n_edges,):
+                raise ValueError(f"weights must have one entry per edge "
+                                 f"({self.graph.n_edges}), got shape {w.shape}")
+            usable = np.isfinite(w)
+        time_w = w if metric == "time" else self._weights["time"]
+        return w, usable, time_w
+
+    def snap(self, point: Coordinate, *, metric: Metric = "time",
+             weights: np.ndarray | None = None, what: str = "coordinate") -> Snap:
+        """Snap a ``(lat, lon)`` to the nearest road usable with these weights."""
+        _, usable, _ = self._resolve(metric, weights)
+        lat, lon = _pair(point, what)
+        return self.snapper.snap(lat, lon, usable=usable, radius_m=self.snap_radius_m,
+                                 what=what)
+
+    @staticmethod
+    def _sources(s: Snap, w: np.ndarray, head: np.ndarray) -> list[tuple[int, float, Leg]]:
+        """Nodes a search may start from, leaving the snapped point along its edge(s)."""
+        out = []
+        if np.isfinite(w[s.edge]):
+            out.append((int(head[s.edge]), (1.0 - s.fraction) * w[s.edge],
+                        Leg(s.edge, s.fraction, 1.0)))
+        if s.twin >= 0 and np.isfinite(w[s.twin]):
+            out.append((int(head[s.twin]), s.fraction * w[s.twin],
+                        Leg(s.twin, 1.0 - s.fraction, 1.0)))
+        return out
+
+    @staticmethod
+    def _targets(s: Snap, w: np.ndarray, tail: np.ndarray) -> list[tuple[int, float, Leg]]:
+        """Nodes a search may end at, then driving along the edge to the snapped point."""
+        out = []
+        if np.isfinite(w[s.edge]):
+            out.append((int(tail[s.edge]), s.fraction * w[s.edge], Leg(s.edge, 0.0, s.fraction)))
+        if s.twin >= 0 and np.isfinite(w[s.twin]):
+            out.append((int(tail[s.twin]), (1.0 - s.fraction) * w[s.twin],
+                        Leg(s.twin, 0.0, 1.0 - s.fraction)))
+        return out
+
+    @staticmethod
+    def _direct(o: Snap, d: Snap, w: np.ndarray) -> tuple[float, Leg | None]:
+        """Origin and destination on the same road piece: drive straight along it."""
+        best, leg = np.inf, None
+        if o.edge != d.edge:
+            return best, leg
+        if d.fraction >= o.fraction and np.isfinite(w[o.edge]):
+            best, leg = (d.fraction - o.fraction) * w[o.edge], Leg(o.edge, o.fraction, d.fraction)
+        if o.twin >= 0 and o.fraction >= d.fraction and np.isfinite(w[o.twin]):
+            c = (o.fraction - d.fraction) * w[o.twin]
+            if c < best:
+                best, leg = c, Leg(o.twin, 1.0 - o.fraction, 1.0 - d.fraction)
+        return best, leg
+
+    # ------------------------------------------------------------------ route
+    def route(
+        self,
+        origin: Coordinate,
+        destination: Coordinate,
+        *,
+        metric: Metric = "time",
+        weights: np.ndarray | None = None,
+        algorithm: Algorithm = "bidirectional",
+    ) -> Route | Unreachable:
+        """Shortest route between two ``(lat, lon)`` coordinates.
+
+        Parameters
+        ----------
+        metric
+            ``"time"`` (fastest) or ``"distance"`` (shortest).
+        weights
+            Per-edge weights replacing the default free-flow car weights for ``metric``
+            (live traffic); ``inf`` closes an edge.
+        algorithm
+            ``"bidirectional"`` (default, fastest here), ``"dijkstra"`` or ``"astar"``.
+
+        Raises
+        ------
+        InvalidCoordinate, PointOffNetwork
+            Bad input; nothing is routed.
+        """
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"unknown algorithm {algorithm!r}: expected one of {ALGORITHMS}")
+        w, usable, time_w = self._resolve(metric, weights)
+        lat_o, lon_o = _pair(origin, "origin")
+        lat_d, lon_d = _pair(destination, "destination")
+        o = self.snapper.snap(lat_o, lon_o, usable=usable, radius_m=self.snap_radius_m,
+                              what="origin")
+        d = self.snapper.snap(lat_d, lon_d, usable=usable, radius_m=self.snap_radius_m,
+                              what="destination")
+        g = self.graph
+        src = self._sources(o, w, g.head)
+        dst = self._targets(d, w, g.tail)
+        direct_cost, direct_leg = self._direct(o, d, w)
+        cost, legs = np.inf, None
+        if src and dst:
+            seeds = np.array([s[0] for s in src], dtype=np.int32)
+            seed_cost = np.array([s[1] for s in src])
+            targets = np.array([t[0] for t in dst], dtype=np.int32)
+            target_cost = np.array([t[1] for t in dst])
+            cost, path = self._search(algorithm, w, metric, weights is None, seeds, seed_cost,
+                                      targets, target_cost)
+            if np.isfinite(cost):
+                start = int(g.tail[path[0]]) if len(path) else None
+                end = int(g.head[path[-1]]) if len(path) else None
+                first = _pick(src, start, cost, path, w, dst, end, seeds=True)
+                last = _pick(dst, end, cost, path, w, src, start, seeds=False)
+                legs = [first, *(Leg(int(e), 0.0, 1.0) for e in path), last]
+        if direct_cost <= cost and direct_leg is not None:
+            cost, legs = direct_cost, [direct_leg]
+        if legs is None or not np.isfinite(cost):
+            return Unreachable(o, d, metric)
+        return self._assemble(legs, cost, metric, time_w, o, d)
+
+    def _search(self, algorithm: str, w: np.ndarray, metric: str, default_weights: bool,
+                seeds: np.ndarray, seed_cost: np.ndarray, targets: np.ndarray,
+                target_cost: np.ndarray) -> tuple[float, np.ndarray]:
+        g = self.graph
+        ws, ws2 = self._workspaces()
+        if algorithm == "bidirectional":
+            cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
+                                                  g.tail, w, seeds, seed_cost, targets,
+                                                  target_cost, ws, ws2)
+            if not np.isfinite(cost):
+                return cost, np.zeros(0, dtype=np.int32)
+            return cost, K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+        if algorithm == "astar":
+            factor = (self._factor[metric] if default_weights
+                      else K.astar_factor(w, g.tail, g.head, g.lat, g.lon))
+            cost, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, seeds, seed_cost, targets,
+                               target_cost, factor, ws)
+        else:
+            cost, ti = K.dijkstra(g.first_out, g.head, w, seeds, seed_cost, targets,
+                                  target_cost, ws)
+        if ti < 0:
+            return np.inf, np.zeros(0, dtype=np.int32)
+        return cost, K.path_edges(ws.pred_edge, g.tail, int(targets[ti]))
+
+    def _assemble(self, legs: list[Leg], cost: float, metric: str, time_w: np.ndarray,
+                  o: Snap, d: Snap) -> Route:
+        g = self.graph
+        coords: list[list[float]] = []
+        osm_nodes: list[int] = []
+        signals: list[Signal] = []
+        steps: list[Step] = []
+        edges: list[int] = []
+        elapsed = 0.0
+        distance = 0.0
+        for leg in legs:
+            e = leg.edge
+            pts = g.edge_points(e)
+            lat, lon = g.point_lat[pts], g.point_lon[pts]
+            seg = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+            along = np.concatenate([[0.0], np.cumsum(seg)])
+            total = float(along[-1])
+            a, b = leg.start * total, leg.end * total
+            leg_len = float(g.length_m[e]) * (leg.end - leg.start)
+            leg_time = float(time_w[e]) * (leg.end - leg.start)
+            if leg.end <= leg.start and len(legs) > 1:
+                continue
+            edges.append(int(e))
+            # coordinates: interpolated start, interior points, interpolated end
+            inside = np.flatnonzero((along > a) & (along < b))
+            first_pt = _interp(lat, lon, along, a)
+            if not coords or coords[-1] != first_pt:
+                coords.append(first_pt)
+            coords.extend([float(lon[i]), float(lat[i])] for i in inside)
+            coords.append(_interp(lat, lon, along, b))
+            # OSM nodes: as OSRM, the nodes of every segment touched
+            lo = int(np.searchsorted(along, a, side="right")) - 1
+            hi = int(np.searchsorted(along, b, side="left"))
+            for i in range(max(lo, 0), min(hi, len(pts) - 1) + 1):
+                oid = int(g.point_osm_id[pts[i]])
+                if oid >= 0 and (not osm_nodes or osm_nodes[-1] != oid):
+                    osm_nodes.append(oid)
+            # signals reached on this leg (strictly after the start)
+            sig = np.flatnonzero(g.point_signal[pts] & (along > a) & (along <= b))
+            for i in sig:
+                frac = (along[i] - a) / (b - a) if b > a else 0.0
+                oid = int(g.point_osm_id[pts[i]])
+                if signals and signals[-1].osm_id == oid:
+                    continue
+                signals.append(Signal(oid, float(lat[i]), float(lon[i]),
+                                      elapsed + frac * leg_time))
+            name = g.edge_name(e)
+            if steps and steps[-1].name == name:
+                steps[-1].distance_m += leg_len
+                steps[-1].duration_s += leg_time
+            else:
+                steps.append(Step(name, leg_len, leg_time, first_pt))
+            elapsed += leg_time
+            distance += leg_len
+        if not coords:
+            coords = [d.location(), d.location()]
+        elif len(coords) == 1:
+            coords.append(coords[0])
+        return Route(duration_s=elapsed, distance_m=distance, cost=float(cost), metric=metric,
+                     edges=edges, osm_nodes=osm_nodes, coordinates=coords, steps=steps,
+                     signals=signals, origin=o, destination=d)
+
+    # ------------------------------------------------------------------ many
+    def _groups(self, snaps: Sequence[Snap], w: np.ndarray, *, sources: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        first, nodes, costs = [0], [], []
+        for s in snaps:
+            entries = (self._sources(s, w, self.graph.head) if sources
+                       else self._targets(s, w, self.graph.tail))
+            nodes.extend(x[0] for x in entries)
+            costs.extend(x[1] for x in entries)
+            first.append(len(nodes))
+        return (np.array(first, dtype=np.int32), np.array(nodes, dtype=np.int32),
+                np.array(costs, dtype=np.float64))
+
+    def table(
+        self,
+        sources: Sequence[Coordinate],
+        destinations: Sequence[Coordinate] | None = None,
+        *,
+        metric: Metric = "time",
+        weights: np.ndarray | None = None,
+    ) -> Table:
+        """Cost matrix from every source to every destination (``inf`` where no path)."""
+        w, usable, _ = self._resolve(metric, weights)
+        destinations = sources if destinations is None else destinations
+        if not len(sources) or not len(destinations):
+            raise ValueError("a table needs at least one source and one destination")
+        src = [self.snapper.snap(*_pair(p, f"source {i}"), usable=usable,
+                                 radius_m=self.snap_radius_m, what=f"source {i}")
+               for i, p in enumerate(sources)]
+        dst = [self.snapper.snap(*_pair(p, f"destination {i}"), usable=usable,
+                                 radius_m=self.snap_radius_m, what=f"destination {i}")
+               for i, p in enumerate(destinations)]
+        sf, sn, sc = self._groups(src, w, sources=True)
+        tf, tn, tc = self._groups(dst, w, sources=False)
+        ws, _ = self._workspaces()
+        g = self.graph
+        with self._matrix_lock:
+            values = K.many_to_many(g.first_out, g.head, w, sf, sn, sc, tf, tn, tc, ws)
+        for i, o in enumerate(src):  # same road piece: driving straight may be shorter
+            for j, d in enumerate(dst):
+                if o.edge == d.edge:
+                    values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
+        return Table(values, metric, src, dst)
+
+    def closest(
+        self,
+        origin: Coordinate,
+        candidates: Sequence[Coordinate],
+        *,
+        direction: Literal["from", "to"] = "from",
+        metric: Metric = "time",
+        weights: np.ndarray | None = None,
+    ) -> tuple[int, Route | Unreachable]:
+        """The candidate reached fastest from ``origin`` (``direction="from"``, e.g. which
+        hospital) or reaching ``origin`` fastest (``"to"``, e.g. which ambulance), with the
+        route. One multi-target (or multi-source) search, not one search per candidate.
+        Returns ``(-1, Unreachable)`` when none connects.
+        """
+        if not len(candidates):
+            raise ValueError("closest() needs at least one candidate")
+        w, usable, time_w = self._resolve(metric, weights)
+        snap = self.snapper.snap(*_pair(origin, "origin"), usable=usable,
+                                 radius_m=self.snap_radius_m, what="origin")
+        others = [self.snapper.snap(*_pair(p, f"candidate {i}"), usable=usable,
+                                    radius_m=self.snap_radius_m, what=f"candidate {i}")
+                  for i, p in enumerate(candidates)]
+        sf, sn, sc = self._groups([snap] if direction == "from" else others, w,
+                                  sources=True)
+        tf, tn, tc = self._groups(others if direction == "from" else [snap], w,
+                                  sources=False)
+        g = self.graph
+        ws, _ = self._workspaces()
+        cost, ti = K.dijkstra(g.first_out, g.head, w, sn, sc, tn, tc, ws)
+        best_i, best_cost = -1, np.inf
+        if ti >= 0:
+            path = K.path_edges(ws.pred_edge, g.tail, int(tn[ti]))
+            root = int(g.tail[path[0]]) if len(path) else int(tn[ti])
+            group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
+                     else _group_of_seed(sf, sn, sc, root, ws.dist))
+            best_i, best_cost = int(group), float(cost)
+        for i, other in enumerate(others):  # same road piece as the origin
+            pair = (snap, other) if direction == "from" else (other, snap)
+            c = self._direct(*pair, w)[0]
+            if c < best_cost:
+                best_i, best_cost = i, c
+        if best_i < 0:
+            return -1, Unreachable(snap, others[0], metric,
+                                   reason="no candidate is connected to the origin")
+        pair = (origin, candidates[best_i]) if direction == "from" else \
+            (candidates[best_i], origin)
+        return best_i, self.route(*pair, metric=metric, weights=weights)
+
+    def isochrone(self, origin: Coordinate, limit: float, *, metric: Metric = "time",
+                  weights: np.ndarray | None = None) -> Isochrone:
+        """All nodes reachable from ``origin`` within ``limit`` seconds (or metres)."""
+        if not np.isfinite(limit) or limit < 0:
+            raise ValueError(f"isochrone limit must be a finite number >= 0, got {limit}")
+        w, usable, _ = self._resolve(metric, weights)
+        snap = self.snapper.snap(*_pair(origin, "origin"), usable=usable,
+                                 radius_m=self.snap_radius_m, what="origin")
+        src = self._sources(snap, w, self.graph.head)
+        ws, _ = self._workspaces()
+        g = self.graph
+        nodes, costs = K.isochrone(g.first_out, g.head, w,
+                                   np.array([s[0] for s in src], dtype=np.int32),
+                                   np.array([s[1] for s in src], dtype=np.float64),
+                                   float(limit), ws)
+        return Isochrone(float(limit), metric, nodes, costs, g.lat[nodes], g.lon[nodes], snap)
+
+
+# ---------------------------------------------------------------------------- small helpers
+def _pair(point: object, what: str) -> tuple[float, float]:
+    from engine.errors import InvalidCoordinate
+
+    try:
+        lat, lon = point  # type: ignore[misc]
+    except (TypeError, ValueError) as exc:
+        raise InvalidCoordinate(f"{what}: expected a (lat, lon) pair, got {point!r}") from exc
+    return lat, lon
+
+
+def _interp(lat: np.ndarray, lon: np.ndarray, along: np.ndarray, x: float) -> list[float]:
+    return [float(np.interp(x, along, lon)), float(np.interp(x, along, lat))] \
+        if along[-1] > 0 else [float(lon[0]), float(lat[0])]
+
+
+def _pick(entries: list[tuple[int, float, Leg]], node: int | None, cost: float,
+          path: np.ndarray, w: np.ndarray, others: list[tuple[int, float, Leg]],
+          other_node: int | None, *, seeds: bool) -> Leg:
+    """Which seed (or target) entry the search used: the one at the path's end node whose
+    offset makes the total equal the reported cost (two entries can share a node)."""
+    inner = float(w[path].sum()) if len(path) else 0.0
+    best, best_err = None, np.inf
+    for n, c, leg in entries:
+        if node is not None and n != node:
+            continue
+        for n2, c2, _ in others:
+            if other_node is not None and n2 != other_node:
+                continue
+            if node is None and n2 != n:
+                continue
+            err = abs(c + c2 + inner - cost)
+            if err < best_err:
+                best, best_err = leg, err
+    assert best is not None, "search result does not match its seeds/targets"
+    return best
+
+
+def _group_of_seed(first: np.ndarray, nodes: np.ndarray, costs: np.ndarray, root: int,
+                   dist: np.ndarray) -> int:
+    """The seed group whose entry at ``root`` gave ``root`` its distance."""
+    for k in np.flatnonzero(nodes == root):
+        if costs[k] == dist[root]:
+            return int(np.searchsorted(first, k, side="right") - 1)
+    return int(np.searchsorted(first, int(np.flatnonzero(nodes == root)[0]), side="right") - 1)
