@@ -59,7 +59,7 @@ def _load(args: argparse.Namespace, *, progress: bool) -> Any:
 
 
 def _fmt_duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     return f"{m} min {s:02d} s" if m else f"{s} s"
 
 

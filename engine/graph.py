@@ -217,7 +217,7 @@ def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None 
     cum = np.concatenate([[0.0], np.cumsum(seg_len)])
     length_old = cum[offsets[1:] - 1] - cum[offsets[:-1]]
     speed_old = np.asarray(ex.edge_speed, dtype=np.float64)
-    names, name_inverse = np.unique(np.asarray([""] + list(ex.edge_name), dtype=str),
+    names, name_inverse = np.unique(np.asarray(["", *ex.edge_name], dtype=str),
                                     return_inverse=True)
 
     new_lengths = lengths[order]

@@ -501,7 +501,7 @@ class Router:
         """
         if not len(candidates):
             raise ValueError("closest() needs at least one candidate")
-        w, usable, time_w = self._resolve(metric, weights)
+        w, usable, _ = self._resolve(metric, weights)
         snap = self.snapper.snap(*_pair(origin, "origin"), usable=usable,
                                  radius_m=self.snap_radius_m, what="origin")
         others = [self.snapper.snap(*_pair(p, f"candidate {i}"), usable=usable,

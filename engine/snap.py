@@ -39,7 +39,8 @@ class Snap:
         return [self.lon, self.lat]
 
 
-def validate_coordinate(lat: object, lon: object, *, what: str = "coordinate") -> tuple[float, float]:
+def validate_coordinate(lat: object, lon: object, *,
+                        what: str = "coordinate") -> tuple[float, float]:
     """Check a (lat, lon) pair: numbers, finite, in range. Raise :class:`InvalidCoordinate`."""
     try:
         flat, flon = float(lat), float(lon)  # type: ignore[arg-type]
@@ -93,7 +94,8 @@ class Snapper:
         self.tree = shapely.STRtree(shapely.linestrings(coords))
 
     def _project(self, lat: np.ndarray | float, lon: np.ndarray | float) -> tuple:
-        return ((np.asarray(lon) - self._lon0) * self._kx, (np.asarray(lat) - self._lat0) * self._ky)
+        return ((np.asarray(lon) - self._lon0) * self._kx,
+                (np.asarray(lat) - self._lat0) * self._ky)
 
     def snap(
         self,

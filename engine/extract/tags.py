@@ -1,4 +1,4 @@
-"""Interpretation of OpenStreetMap tags: which roads a vehicle may use, in which direction, how fast.
+"""OpenStreetMap tags: which roads a vehicle may use, in which direction, how fast.
 
 This is the only place in gyrophare that knows OSM tagging. Everything downstream sees
 highway class codes, speeds in km/h and bit flags on edges, so that live traffic and

@@ -1,0 +1,282 @@
+"""Exactness on real road data: every kernel and the router against scipy / networkx oracles.
+
+The oracle is ``scipy.sparse.csgraph.dijkstra`` on the same weight arrays (all pairs: these
+graphs have ~2k junction nodes), plus networkx for a subset, including networkx on the osmnx
+GraphML graph of Saint-Germain-en-Laye (an independent reading of the map).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
+
+from engine import kernels as K
+from engine.graph import RoadGraph
+from engine.profiles import car_weights
+from engine.query import Route, Router, Unreachable
+
+N_PAIRS = 500
+
+
+def oracle_matrix(graph: RoadGraph, w: np.ndarray) -> np.ndarray:
+    """All-pairs distances with scipy; parallel edges keep their cheapest weight."""
+    n = graph.n_nodes
+    ok = np.isfinite(w)
+    t, h, c = graph.tail[ok].astype(np.int64), graph.head[ok].astype(np.int64), w[ok]
+    order = np.lexsort((c, t * n + h))
+    _, first = np.unique((t * n + h)[order], return_index=True)
+    keep = order[first]
+    mat = csr_matrix((c[keep], (t[keep], h[keep])), shape=(n, n))
+    return scipy_dijkstra(mat, directed=True)
+
+
+@pytest.fixture(scope="module", params=["monaco", "andorra"])
+def case(request: pytest.FixtureRequest):
+    graph = request.getfixturevalue(request.param)
+    w = car_weights(graph, "time")
+    return request.param, graph, w, oracle_matrix(graph, w)
+
+
+def _pairs(graph: RoadGraph, seed: int, k: int = N_PAIRS) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, graph.n_nodes, size=(k, 2)).astype(np.int32)
+
+
+def _check_path(graph: RoadGraph, w: np.ndarray, path: np.ndarray, s: int, t: int,
+                cost: float) -> None:
+    if s == t:
+        assert len(path) == 0
+        return
+    assert graph.tail[path[0]] == s and graph.head[path[-1]] == t
+    assert np.all(graph.head[path[:-1]] == graph.tail[path[1:]]), "edges do not connect"
+    np.testing.assert_allclose(w[path].sum(), cost, rtol=1e-9)
+
+
+@pytest.mark.parametrize("kernel", ["dijkstra", "bidirectional", "astar"])
+def test_p2p_kernels_match_scipy(case, kernel: str) -> None:
+    name, g, w, D = case
+    ws, ws2 = K.Workspace.for_graph(g.n_nodes), K.Workspace.for_graph(g.n_nodes)
+    factor = K.astar_factor(w, g.tail, g.head, g.lat, g.lon)
+    zero = np.zeros(1)
+    unreachable = 0
+    for s, t in _pairs(g, seed=11):
+        seeds, targets = np.array([s], np.int32), np.array([t], np.int32)
+        if kernel == "dijkstra":
+            cost, ti = K.dijkstra(g.first_out, g.head, w, seeds, zero, targets, zero, ws)
+            path = K.path_edges(ws.pred_edge, g.tail, int(t)) if ti >= 0 else None
+        elif kernel == "astar":
+            cost, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, seeds, zero, targets, zero,
+                               factor, ws)
+            path = K.path_edges(ws.pred_edge, g.tail, int(t)) if ti >= 0 else None
+        else:
+            cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
+                                                  g.tail, w, seeds, zero, targets, zero, ws, ws2)
+            path = (K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+                    if np.isfinite(cost) else None)
+        expected = D[s, t]
+        if np.isinf(expected):
+            unreachable += 1
+            assert np.isinf(cost) and path is None
+            continue
+        np.testing.assert_allclose(cost, expected, rtol=1e-9, err_msg=f"{name} {s}->{t}")
+        _check_path(g, w, path, int(s), int(t), cost)
+    assert unreachable < N_PAIRS // 2, "the sample should mostly be routable"
+
+
+def test_matrix_and_one_to_many_match_scipy(case) -> None:
+    _, g, w, D = case
+    rng = np.random.default_rng(5)
+    src = rng.integers(0, g.n_nodes, 50).astype(np.int32)
+    dst = rng.integers(0, g.n_nodes, 50).astype(np.int32)
+    first = np.arange(51, dtype=np.int32)
+    zero = np.zeros(50)
+    ws = K.Workspace.for_graph(g.n_nodes)
+    M = K.many_to_many(g.first_out, g.head, w, first, src, zero, first, dst, zero, ws)
+    np.testing.assert_allclose(M, D[np.ix_(src, dst)], rtol=1e-9)
+    out = np.empty(50)
+    K.one_to_many(g.first_out, g.head, w, src[:1], zero[:1], first, dst, zero, ws, out)
+    np.testing.assert_allclose(out, D[src[0], dst], rtol=1e-9)
+
+
+def test_isochrone_matches_scipy(case) -> None:
+    _, g, w, D = case
+    ws = K.Workspace.for_graph(g.n_nodes)
+    for s, limit in ((3, 60.0), (g.n_nodes // 2, 180.0), (g.n_nodes - 1, 600.0)):
+        nodes, costs = K.isochrone(g.first_out, g.head, w, np.array([s], np.int32),
+                                   np.zeros(1), limit, ws)
+        expected = np.flatnonzero(D[s] <= limit)
+        assert set(nodes.tolist()) == set(expected.tolist())
+        np.testing.assert_allclose(costs, D[s, nodes], rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- the router
+def _oracle_route_cost(router: Router, D: np.ndarray, w: np.ndarray, o, d) -> float:
+    """Independent composition: leave the snapped point along its edge (either direction
+    allowed), any node-to-node shortest path (scipy), arrive along the destination's edge."""
+    g = router.graph
+    best = np.inf
+    starts = []
+    if np.isfinite(w[o.edge]):
+        starts.append((g.head[o.edge], (1 - o.fraction) * w[o.edge]))
+    if o.twin >= 0 and np.isfinite(w[o.twin]):
+        starts.append((g.head[o.twin], o.fraction * w[o.twin]))
+    ends = []
+    if np.isfinite(w[d.edge]):
+        ends.append((g.tail[d.edge], d.fraction * w[d.edge]))
+    if d.twin >= 0 and np.isfinite(w[d.twin]):
+        ends.append((g.tail[d.twin], (1 - d.fraction) * w[d.twin]))
+    for u, cu in starts:
+        for v, cv in ends:
+            best = min(best, cu + D[u, v] + cv)
+    if o.edge == d.edge:
+        if d.fraction >= o.fraction and np.isfinite(w[o.edge]):
+            best = min(best, (d.fraction - o.fraction) * w[o.edge])
+        if o.twin >= 0 and o.fraction >= d.fraction and np.isfinite(w[o.twin]):
+            best = min(best, (o.fraction - d.fraction) * w[o.twin])
+    return best
+
+
+@pytest.mark.parametrize("algorithm", ["bidirectional", "dijkstra", "astar"])
+def test_router_coordinates_match_oracle(case, algorithm: str) -> None:
+    name, g, w, D = case
+    router = Router(g)
+    rng = np.random.default_rng(7)
+    # points near junctions of car roads, jittered up to ~60 m so they land mid-edge
+    car_nodes = np.unique(g.tail[np.isfinite(w)])
+    idx = car_nodes[rng.integers(0, len(car_nodes), size=(N_PAIRS, 2))]
+    jitter = rng.uniform(-0.0005, 0.0005, size=(N_PAIRS, 2, 2))
+    checked = 0
+    for k in range(N_PAIRS if algorithm == "bidirectional" else 150):
+        a = (g.lat[idx[k, 0]] + jitter[k, 0, 0], g.lon[idx[k, 0]] + jitter[k, 0, 1])
+        b = (g.lat[idx[k, 1]] + jitter[k, 1, 0], g.lon[idx[k, 1]] + jitter[k, 1, 1])
+        result = router.route(a, b, algorithm=algorithm)
+        expected = _oracle_route_cost(router, D, w, result.origin, result.destination)
+        if isinstance(result, Unreachable):
+            assert np.isinf(expected), f"{name}: router says unreachable, oracle {expected}"
+            continue
+        assert isinstance(result, Route)
+        np.testing.assert_allclose(result.cost, expected, rtol=1e-9, atol=1e-9)
+        # duration is the time along the reported edges (time metric: equals the cost)
+        np.testing.assert_allclose(result.duration_s, result.cost, rtol=1e-9, atol=1e-9)
+        assert result.coordinates[0] == pytest.approx(result.origin.location())
+        assert result.coordinates[-1] == pytest.approx(result.destination.location())
+        interior = result.edges[1:-1]
+        if interior:
+            assert np.all(g.head[interior[:-1]] == g.tail[interior[1:]])
+        checked += 1
+    assert checked > 50
+
+
+def test_distance_metric_is_never_longer(monaco_router: Router, monaco) -> None:
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, monaco.n_nodes, size=(60, 2))
+    compared = 0
+    for s, t in idx:
+        a, b = (monaco.lat[s], monaco.lon[s]), (monaco.lat[t], monaco.lon[t])
+        fast = monaco_router.route(a, b, metric="time")
+        short = monaco_router.route(a, b, metric="distance")
+        assert fast.reachable == short.reachable
+        if fast.reachable:
+            assert short.distance_m <= fast.distance_m + 1e-6
+            assert fast.duration_s <= short.duration_s + 1e-6
+            np.testing.assert_allclose(short.cost, short.distance_m, rtol=1e-9)
+            compared += 1
+    assert compared > 20
+
+
+def test_table_matches_individual_routes(monaco_router: Router, monaco) -> None:
+    rng = np.random.default_rng(9)
+    idx = rng.integers(0, monaco.n_nodes, size=12)
+    pts = [(monaco.lat[i] + 2e-4, monaco.lon[i] - 1e-4) for i in idx]
+    table = monaco_router.table(pts[:6], pts[6:])
+    for i in range(6):
+        for j in range(6):
+            r = monaco_router.route(pts[i], pts[6 + j])
+            expected = r.cost if r.reachable else np.inf
+            np.testing.assert_allclose(table.values[i, j], expected, rtol=1e-9)
+
+
+def test_closest_agrees_with_table(monaco_router: Router, monaco) -> None:
+    hospitals = [(h["lat"], h["lon"]) for h in monaco.hospitals]
+    assert len(hospitals) >= 3
+    incident = (43.7384, 7.4246)
+    i, route = monaco_router.closest(incident, hospitals)
+    row = monaco_router.table([incident], hospitals).values[0]
+    assert i == int(np.argmin(row))
+    np.testing.assert_allclose(route.cost, row.min(), rtol=1e-9)
+    # the other direction: which candidate reaches the incident first
+    j, back = monaco_router.closest(incident, hospitals, direction="to")
+    col = monaco_router.table(hospitals, [incident]).values[:, 0]
+    assert j == int(np.argmin(col))
+    np.testing.assert_allclose(back.cost, col.min(), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- networkx
+def test_networkx_on_same_arrays(monaco) -> None:
+    w = car_weights(monaco, "time")
+    G = nx.DiGraph()
+    for e in np.flatnonzero(np.isfinite(w)):
+        u, v = int(monaco.tail[e]), int(monaco.head[e])
+        if not G.has_edge(u, v) or G[u][v]["weight"] > w[e]:
+            G.add_edge(u, v, weight=float(w[e]))
+    ws = K.Workspace.for_graph(monaco.n_nodes)
+    zero = np.zeros(1)
+    for s, t in _pairs(monaco, seed=21, k=60):
+        cost, _ = K.dijkstra(monaco.first_out, monaco.head, w, np.array([s], np.int32), zero,
+                             np.array([t], np.int32), zero, ws)
+        try:
+            expected = nx.dijkstra_path_length(G, int(s), int(t))
+        except (nx.NetworkXNoPath, nx.NodeNotFound):
+            expected = np.inf
+        np.testing.assert_allclose(cost, expected, rtol=1e-9)
+
+
+def test_networkx_on_osmnx_graphml() -> None:
+    """Our reading of an osmnx GraphML vs networkx on osmnx's own graph (osmnx lengths)."""
+    import osmnx as ox
+
+    from conftest import shared_file
+    from engine.extract import tags as T
+    from engine.io import load_graph
+
+    path = shared_file("osm_fr/saint-germain-en-laye_osmnx_all.graphml.gz")
+    graph = load_graph(path)
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        G = ox.load_graphml(graphml_str=fh.read())
+    H = nx.DiGraph()
+    for u, v, d in G.edges(data=True):
+        tags = dict(d)
+        tags["oneway"] = "no"
+        rule = T.interpret_way(tags)
+        if rule is None or rule.flags_forward & T.CAR_FORBIDDEN:
+            continue
+        if not H.has_edge(u, v) or H[u][v]["weight"] > d["length"]:
+            H.add_edge(u, v, weight=float(d["length"]))
+    w = car_weights(graph, "distance")
+    node_of = {int(o): i for i, o in enumerate(graph.osm_id)}
+    rng = np.random.default_rng(2)
+    nodes = list(H.nodes)
+    ws = K.Workspace.for_graph(graph.n_nodes)
+    zero = np.zeros(1)
+    compared = 0
+    for _ in range(80):
+        a, b = (nodes[i] for i in rng.integers(0, len(nodes), 2))
+        cost, _ = K.dijkstra(graph.first_out, graph.head, w,
+                             np.array([node_of[a]], np.int32), zero,
+                             np.array([node_of[b]], np.int32), zero, ws)
+        try:
+            expected = nx.dijkstra_path_length(H, a, b)
+        except nx.NetworkXNoPath:
+            expected = np.inf
+        if np.isinf(expected):
+            assert np.isinf(cost)
+            continue
+        # our lengths are re-measured along the geometry; osmnx rounds its own
+        np.testing.assert_allclose(cost, expected, rtol=2e-3)
+        compared += 1
+    assert compared > 30
