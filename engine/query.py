@@ -209,6 +209,8 @@ class Router:
                  warm_up: bool = True) -> None:
         self.graph = graph
         self.snap_radius_m = float(snap_radius_m)
+        K.validate_graph(graph.first_out, graph.head, graph.tail, graph.first_in,
+                         graph.in_edge)
         self.snapper = Snapper(graph)
         self._local = threading.local()
         self._matrix_lock = threading.Lock()
@@ -217,6 +219,7 @@ class Router:
         self._usable = {m: np.isfinite(w) for m, w in self._weights.items()}
         self._factor = {m: K.astar_factor(w, graph.tail, graph.head, graph.lat, graph.lon)
                         for m, w in self._weights.items()}
+        self._along_frac = _along_fraction(graph)
         if warm_up:
             warm_up_kernels()
 
@@ -246,6 +249,7 @@ class Router:
             if w.shape != (self.graph.n_edges,):
                 raise ValueError(f"weights must have one entry per edge "
                                  f"({self.graph.n_edges}), got shape {w.shape}")
+            K.validate_weight(w, self.graph.n_edges)  # O(m), like the mask below
             usable = np.isfinite(w)
         time_w = w if metric == "time" else self._weights["time"]
         return w, usable, time_w
@@ -348,12 +352,16 @@ class Router:
                 end = int(g.head[path[-1]]) if len(path) else None
                 first = _pick(src, start, cost, path, w, dst, end, seeds=True)
                 last = _pick(dst, end, cost, path, w, src, start, seeds=False)
-                legs = [first, *(Leg(int(e), 0.0, 1.0) for e in path), last]
+                legs = (np.concatenate([[first.edge], path, [last.edge]]).astype(np.int64),
+                        np.concatenate([[first.start], np.zeros(len(path)), [last.start]]),
+                        np.concatenate([[first.end], np.ones(len(path)), [last.end]]))
         if direct_cost <= cost and direct_leg is not None:
-            cost, legs = direct_cost, [direct_leg]
+            leg = direct_leg
+            cost, legs = direct_cost, (np.array([leg.edge]), np.array([leg.start]),
+                                       np.array([leg.end]))
         if legs is None or not np.isfinite(cost):
             return Unreachable(o, d, metric)
-        return self._assemble(legs, cost, metric, time_w, o, d)
+        return self._assemble(*legs, cost, metric, time_w, o, d)
 
     def _search(self, algorithm: str, w: np.ndarray, metric: str, default_weights: bool,
                 seeds: np.ndarray, seed_cost: np.ndarray, targets: np.ndarray,
@@ -379,67 +387,78 @@ class Router:
             return np.inf, np.zeros(0, dtype=np.int32)
         return cost, K.path_edges(ws.pred_edge, g.tail, int(targets[ti]))
 
-    def _assemble(self, legs: list[Leg], cost: float, metric: str, time_w: np.ndarray,
-                  o: Snap, d: Snap) -> Route:
+    def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, cost: float, metric: str,
+                  time_w: np.ndarray, o: Snap, d: Snap) -> Route:
+        """Turn legs (edge ``E[k]`` from fraction ``S[k]`` to ``T[k]``) into a :class:`Route`,
+        vectorised over every geometry point of the path."""
         g = self.graph
-        coords: list[list[float]] = []
-        osm_nodes: list[int] = []
-        signals: list[Signal] = []
-        steps: list[Step] = []
-        edges: list[int] = []
-        elapsed = 0.0
-        distance = 0.0
-        for leg in legs:
-            e = leg.edge
-            pts = g.edge_points(e)
-            lat, lon = g.point_lat[pts], g.point_lon[pts]
-            seg = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
-            along = np.concatenate([[0.0], np.cumsum(seg)])
-            total = float(along[-1])
-            a, b = leg.start * total, leg.end * total
-            leg_len = float(g.length_m[e]) * (leg.end - leg.start)
-            leg_time = float(time_w[e]) * (leg.end - leg.start)
-            if leg.end <= leg.start and len(legs) > 1:
-                continue
-            edges.append(int(e))
-            # coordinates: interpolated start, interior points, interpolated end
-            inside = np.flatnonzero((along > a) & (along < b))
-            first_pt = _interp(lat, lon, along, a)
-            if not coords or coords[-1] != first_pt:
-                coords.append(first_pt)
-            coords.extend([float(lon[i]), float(lat[i])] for i in inside)
-            coords.append(_interp(lat, lon, along, b))
-            # OSM nodes: as OSRM, the nodes of every segment touched
-            lo = int(np.searchsorted(along, a, side="right")) - 1
-            hi = int(np.searchsorted(along, b, side="left"))
-            for i in range(max(lo, 0), min(hi, len(pts) - 1) + 1):
-                oid = int(g.point_osm_id[pts[i]])
-                if oid >= 0 and (not osm_nodes or osm_nodes[-1] != oid):
-                    osm_nodes.append(oid)
-            # signals reached on this leg (strictly after the start)
-            sig = np.flatnonzero(g.point_signal[pts] & (along > a) & (along <= b))
-            for i in sig:
-                frac = (along[i] - a) / (b - a) if b > a else 0.0
-                oid = int(g.point_osm_id[pts[i]])
-                if signals and signals[-1].osm_id == oid:
-                    continue
-                signals.append(Signal(oid, float(lat[i]), float(lon[i]),
-                                      elapsed + frac * leg_time))
-            name = g.edge_name(e)
-            if steps and steps[-1].name == name:
-                steps[-1].distance_m += leg_len
-                steps[-1].duration_s += leg_time
-            else:
-                steps.append(Step(name, leg_len, leg_time, first_pt))
-            elapsed += leg_time
-            distance += leg_len
-        if not coords:
-            coords = [d.location(), d.location()]
-        elif len(coords) == 1:
+        keep_leg = T > S
+        if not keep_leg.any():  # origin and destination at the same point
+            keep_leg[0] = True
+        E, S, T = E[keep_leg], S[keep_leg], T[keep_leg]
+        span = T - S
+        leg_len = g.length_m[E] * span
+        leg_time = time_w[E] * span
+        before = np.concatenate([[0.0], np.cumsum(leg_time)[:-1]])
+        # every geometry entry of every leg's edge, with its position along the edge
+        lo, hi = g.geom_offset[E], g.geom_offset[E + 1]
+        counts = hi - lo
+        leg_of = np.repeat(np.arange(len(E)), counts)
+        entry = np.arange(int(counts.sum())) + np.repeat(lo - np.cumsum(counts) + counts, counts)
+        pos = self._along_frac[entry]
+        inside = (pos >= S[leg_of] - 1e-12) & (pos <= T[leg_of] + 1e-12)
+        pts = g.geom_point[entry[inside]]
+        legk = leg_of[inside]
+        t_at = before[legk] + (pos[inside] - S[legk]) * time_w[E[legk]]
+        # consecutive legs share their junction: keep it once
+        dup = np.zeros(len(pts), dtype=bool)
+        dup[1:] = pts[1:] == pts[:-1]
+        pts, t_at = pts[~dup], t_at[~dup]
+
+        lon, lat = g.point_lon[pts], g.point_lat[pts]
+        coords = [o.location()]
+        coords += np.stack([lon, lat], axis=1).tolist()
+        coords.append(d.location())
+        coords = [c for k, c in enumerate(coords) if k == 0 or c != coords[k - 1]]
+        if len(coords) == 1:
             coords.append(coords[0])
-        return Route(duration_s=elapsed, distance_m=distance, cost=float(cost), metric=metric,
-                     edges=edges, osm_nodes=osm_nodes, coordinates=coords, steps=steps,
-                     signals=signals, origin=o, destination=d)
+        # OSM nodes: as OSRM, the nodes of every segment touched (incl. around the snaps)
+        node_pts = pts
+        first_entry = entry[leg_of == 0]
+        last_entry = entry[leg_of == len(E) - 1]
+        if len(first_entry) and S[0] > 0:
+            k = np.searchsorted(self._along_frac[first_entry], S[0], side="left") - 1
+            if k >= 0 and (not len(pts) or g.geom_point[first_entry[k]] != pts[0]):
+                node_pts = np.concatenate([[g.geom_point[first_entry[k]]], node_pts])
+        if len(last_entry) and T[-1] < 1:
+            k = np.searchsorted(self._along_frac[last_entry], T[-1], side="right")
+            if k < len(last_entry) and (not len(pts) or g.geom_point[last_entry[k]] != pts[-1]):
+                node_pts = np.concatenate([node_pts, [g.geom_point[last_entry[k]]]])
+        ids = g.point_osm_id[node_pts]
+        ids = ids[ids >= 0]
+        if len(ids):
+            ids = ids[np.concatenate([[True], ids[1:] != ids[:-1]])]
+        # traffic signals reached after the start (barrier copies share an OSM id)
+        sig = np.flatnonzero(g.point_signal[pts] & (t_at > 0))
+        signals: list[Signal] = []
+        for k in sig:
+            oid = int(g.point_osm_id[pts[k]])
+            if not signals or signals[-1].osm_id != oid:
+                signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k])))
+        # steps: consecutive legs on the same street name
+        name_ids = g.name_id[E]
+        starts = np.flatnonzero(np.concatenate([[True], name_ids[1:] != name_ids[:-1]]))
+        dist_sum = np.add.reduceat(leg_len, starts)
+        time_sum = np.add.reduceat(leg_time, starts)
+        steps = []
+        for k, a in enumerate(starts):
+            loc = o.location() if a == 0 else [float(g.lon[g.tail[E[a]]]),
+                                               float(g.lat[g.tail[E[a]]])]
+            steps.append(Step(str(g.names[name_ids[a]]), float(dist_sum[k]),
+                              float(time_sum[k]), loc))
+        return Route(duration_s=float(leg_time.sum()), distance_m=float(leg_len.sum()),
+                     cost=float(cost), metric=metric, edges=E.tolist(), osm_nodes=ids.tolist(),
+                     coordinates=coords, steps=steps, signals=signals, origin=o, destination=d)
 
     # ------------------------------------------------------------------ many
     def _groups(self, snaps: Sequence[Snap], w: np.ndarray, *, sources: bool
@@ -562,9 +581,20 @@ def _pair(point: object, what: str) -> tuple[float, float]:
     return lat, lon
 
 
-def _interp(lat: np.ndarray, lon: np.ndarray, along: np.ndarray, x: float) -> list[float]:
-    return [float(np.interp(x, along, lon)), float(np.interp(x, along, lat))] \
-        if along[-1] > 0 else [float(lon[0]), float(lat[0])]
+def _along_fraction(graph: RoadGraph) -> np.ndarray:
+    """Position (0..1 of the edge's length) of every geometry entry along its edge."""
+    gp = graph.geom_point
+    seg = np.zeros(len(gp))
+    if len(gp) > 1:
+        seg[1:] = haversine_m(graph.point_lat[gp[:-1]], graph.point_lon[gp[:-1]],
+                              graph.point_lat[gp[1:]], graph.point_lon[gp[1:]])
+    seg[graph.geom_offset[:-1]] = 0.0  # no segment across two edges
+    cum = np.cumsum(seg)
+    edge_of = np.repeat(np.arange(graph.n_edges), np.diff(graph.geom_offset))
+    along = cum - cum[graph.geom_offset[:-1]][edge_of]
+    total = along[graph.geom_offset[1:] - 1][edge_of]
+    return np.where(total > 0, along / np.where(total > 0, total, 1.0),
+                    (np.arange(len(gp)) > graph.geom_offset[:-1][edge_of]).astype(float))
 
 
 def _pick(entries: list[tuple[int, float, Leg]], node: int | None, cost: float,

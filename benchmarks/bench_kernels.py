@@ -1,0 +1,216 @@
+"""Gyrophare's kernels against networkx (what osmnx users run) and scipy, same graph, same pairs.
+
+Usage::
+
+    python benchmarks/bench_kernels.py ../shared/data/osm/monaco_osrm-bindings.osm.pbf
+    python benchmarks/bench_kernels.py ../shared/data/dimacs/USA-road-t.NY.gr.gz --nx-pairs 20
+    ... --out benchmarks/results/monaco.md
+
+Measures, on one graph and the same ``--pairs`` random node pairs (fixed seed): point-to-point
+median and p99 for each gyrophare kernel (Dijkstra, bidirectional, A*), the full router (snap +
+search + route assembly, coordinates in), scipy ``csgraph.dijkstra`` (one source, all targets:
+scipy has no target stop) and networkx ``shortest_path`` (bidirectional Dijkstra); a 50x50
+matrix; graph build and cache-load time; peak memory. Prints a Markdown table with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine import kernels as K
+from engine.io import load_graph
+from engine.profiles import car_weights
+from engine.query import Router
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def per_pair(fn: Callable[[int, int], object], pairs: np.ndarray) -> np.ndarray:
+    out = np.empty(len(pairs))
+    for i, (s, t) in enumerate(pairs):
+        t0 = time.perf_counter()
+        fn(int(s), int(t))
+        out[i] = time.perf_counter() - t0
+    return out * 1000.0  # ms
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("source", help="map file (OSM, GraphML, DIMACS .gr)")
+    ap.add_argument("--pairs", type=int, default=1000)
+    ap.add_argument("--nx-pairs", type=int, default=200,
+                    help="pairs for networkx (slow on large graphs)")
+    ap.add_argument("--matrix", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--out", help="also write the table to this Markdown file")
+    args = ap.parse_args(argv)
+
+    import networkx as nx
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra as sp_dijkstra
+
+    with tempfile.TemporaryDirectory() as cache:
+        build_s = timed(lambda: load_graph(args.source, cache_dir=cache))
+        load_s = min(timed(lambda: load_graph(args.source, cache_dir=cache)) for _ in range(5))
+        graph = load_graph(args.source, cache_dir=cache)
+    g = graph
+    n, m = g.n_nodes, g.n_edges
+    is_osm = not str(args.source).endswith((".gr", ".gr.gz"))
+    w = car_weights(g, "time") if is_osm else g.time_s.astype(np.float64)
+    graph_mb = sum(a.nbytes for a in g.arrays().values()) / 1e6
+
+    rng = np.random.default_rng(args.seed)
+    ok = np.isfinite(w)
+    car_nodes = np.unique(g.tail[ok])
+    pairs = car_nodes[rng.integers(0, len(car_nodes), size=(args.pairs, 2))].astype(np.int32)
+
+    # ---------------------------------------------------------------- gyrophare kernels
+    t0 = time.perf_counter()
+    K.warm_up()
+    warm_s = time.perf_counter() - t0
+    ws, ws2 = K.Workspace.for_graph(n), K.Workspace.for_graph(n)
+    zero = np.zeros(1)
+    factor = K.astar_factor(w, g.tail, g.head, g.lat, g.lon)
+    one = {}
+
+    def gy_dijkstra(s: int, t: int) -> None:
+        one["d"] = K.dijkstra(g.first_out, g.head, w, np.array([s], np.int32), zero,
+                              np.array([t], np.int32), zero, ws)
+        if one["d"][1] >= 0:
+            K.path_edges(ws.pred_edge, g.tail, t)
+
+    def gy_bidir(s: int, t: int) -> None:
+        c, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge, g.tail, w,
+                                           np.array([s], np.int32), zero,
+                                           np.array([t], np.int32), zero, ws, ws2)
+        if np.isfinite(c):
+            K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+
+    def gy_astar(s: int, t: int) -> None:
+        _c, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, np.array([s], np.int32), zero,
+                        np.array([t], np.int32), zero, factor, ws)
+        if ti >= 0:
+            K.path_edges(ws.pred_edge, g.tail, t)
+
+    results = {}
+    for name, fn in (("gyrophare Dijkstra", gy_dijkstra),
+                     ("gyrophare bidirectional", gy_bidir),
+                     ("gyrophare A*", gy_astar)):
+        results[name] = per_pair(fn, pairs)
+
+    if is_osm:
+        router = Router(g)
+        jitter = rng.uniform(-2e-4, 2e-4, size=(args.pairs, 2, 2))
+
+        def gy_route(s: int, t: int, _i=[0]) -> None:  # noqa: B006 - counter
+            i = _i[0] = (_i[0] + 1) % args.pairs
+            try:
+                router.route((g.lat[s] + jitter[i, 0, 0], g.lon[s] + jitter[i, 0, 1]),
+                             (g.lat[t] + jitter[i, 1, 0], g.lon[t] + jitter[i, 1, 1]))
+            except Exception:  # a jittered point may fall off the network: counted anyway
+                pass
+
+        results["gyrophare Router.route (coords, snap, geometry)"] = per_pair(gy_route, pairs)
+
+    # ---------------------------------------------------------------- scipy
+    t_, h_, c_ = g.tail[ok].astype(np.int64), g.head[ok].astype(np.int64), w[ok]
+    order = np.lexsort((c_, t_ * n + h_))
+    _, first = np.unique((t_ * n + h_)[order], return_index=True)
+    keep = order[first]
+    mat = csr_matrix((c_[keep], (t_[keep], h_[keep])), shape=(n, n))
+    results["scipy csgraph.dijkstra (one source)"] = per_pair(
+        lambda s, t: sp_dijkstra(mat, indices=s), pairs)
+
+    # ---------------------------------------------------------------- networkx
+    G = nx.DiGraph()
+    G.add_weighted_edges_from(zip(t_[keep].tolist(), h_[keep].tolist(), c_[keep].tolist(),
+                                  strict=True))
+
+    def nx_path(s: int, t: int) -> None:
+        try:
+            nx.shortest_path(G, s, t, weight="weight")
+        except nx.NetworkXNoPath:
+            pass
+
+    results["networkx shortest_path"] = per_pair(nx_path, pairs[: args.nx_pairs])
+
+    # consistency: all implementations agree on the sampled costs
+    check = pairs[: min(50, args.nx_pairs)]
+    for s, t in check:
+        d_sp = sp_dijkstra(mat, indices=int(s))[t]
+        gy_dijkstra(int(s), int(t))
+        assert np.isclose(one["d"][0], d_sp) or (np.isinf(d_sp) and np.isinf(one["d"][0]))
+
+    # ---------------------------------------------------------------- 50x50 matrix
+    k = args.matrix
+    src = pairs[:k, 0].copy()
+    dst = pairs[:k, 1].copy()
+    first_g = np.arange(k + 1, dtype=np.int32)
+    zk = np.zeros(k)
+    K.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst, zk, ws)
+    mt = [timed(lambda: K.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst,
+                                       zk, ws)) * 1000 for _ in range(7)]
+    st = [timed(lambda: sp_dijkstra(mat, indices=src)[:, dst]) * 1000 for _ in range(3)]
+    nx_k = min(k, 10 if n > 100_000 else k)
+    nt = timed(lambda: [nx.single_source_dijkstra_path_length(G, int(s))
+                        for s in src[:nx_k]]) * 1000 * (k / nx_k)
+
+    # ---------------------------------------------------------------- report
+    best_p2p = min(np.median(results[x]) for x in
+                   ("gyrophare Dijkstra", "gyrophare bidirectional", "gyrophare A*"))
+    lines = [
+        f"# Kernel benchmark: {g.meta.get('name')}",
+        "",
+        f"- graph: {n:,} nodes, {m:,} edges ({int(ok.sum()):,} open to cars); "
+        f"arrays {graph_mb:.1f} MB; peak RSS {peak_rss_mb():.0f} MB",
+        f"- build from source {build_s:.2f} s; cached load {load_s * 1000:.1f} ms; "
+        f"kernel warm-up (numba cache) {warm_s:.2f} s",
+        f"- {args.pairs} random node pairs (seed {args.seed}); networkx on the first "
+        f"{min(args.nx_pairs, args.pairs)}; machine: {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}",
+        "",
+        "| task | implementation | median ms | p99 ms | ratio to best gyrophare p2p |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for name, times in results.items():
+        med, p99 = np.median(times), np.percentile(times, 99)
+        lines.append(f"| p2p | {name} | {med:.4f} | {p99:.4f} | {med / best_p2p:.1f}x |")
+    gm = np.median(mt)
+    lines += [
+        f"| {k}x{k} matrix | gyrophare many_to_many (parallel) | {gm:.2f} | | 1.0x |",
+        f"| {k}x{k} matrix | scipy csgraph.dijkstra (indices={k}) | {np.median(st):.2f} | | "
+        f"{np.median(st) / gm:.1f}x |",
+        f"| {k}x{k} matrix | networkx single_source_dijkstra x{k}"
+        f"{' (extrapolated from ' + str(nx_k) + ')' if nx_k < k else ''} | {nt:.2f} | | "
+        f"{nt / gm:.1f}x |",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
