@@ -266,37 +266,36 @@ class Router:
     def _sources(s: Snap, w: np.ndarray, head: np.ndarray) -> list[tuple[int, float, Leg]]:
         """Nodes a search may start from, leaving the snapped point along its edge(s)."""
         out = []
-        if np.isfinite(w[s.edge]):
-            out.append((int(head[s.edge]), (1.0 - s.fraction) * w[s.edge],
-                        Leg(s.edge, s.fraction, 1.0)))
-        if s.twin >= 0 and np.isfinite(w[s.twin]):
-            out.append((int(head[s.twin]), s.fraction * w[s.twin],
-                        Leg(s.twin, 1.0 - s.fraction, 1.0)))
+        for edge, twin, f in s.positions():
+            if np.isfinite(w[edge]):
+                out.append((int(head[edge]), (1.0 - f) * w[edge], Leg(edge, f, 1.0)))
+            if twin >= 0 and np.isfinite(w[twin]):
+                out.append((int(head[twin]), f * w[twin], Leg(twin, 1.0 - f, 1.0)))
         return out
 
     @staticmethod
     def _targets(s: Snap, w: np.ndarray, tail: np.ndarray) -> list[tuple[int, float, Leg]]:
         """Nodes a search may end at, then driving along the edge to the snapped point."""
         out = []
-        if np.isfinite(w[s.edge]):
-            out.append((int(tail[s.edge]), s.fraction * w[s.edge], Leg(s.edge, 0.0, s.fraction)))
-        if s.twin >= 0 and np.isfinite(w[s.twin]):
-            out.append((int(tail[s.twin]), (1.0 - s.fraction) * w[s.twin],
-                        Leg(s.twin, 0.0, 1.0 - s.fraction)))
+        for edge, twin, f in s.positions():
+            if np.isfinite(w[edge]):
+                out.append((int(tail[edge]), f * w[edge], Leg(edge, 0.0, f)))
+            if twin >= 0 and np.isfinite(w[twin]):
+                out.append((int(tail[twin]), (1.0 - f) * w[twin], Leg(twin, 0.0, 1.0 - f)))
         return out
 
     @staticmethod
     def _direct(o: Snap, d: Snap, w: np.ndarray) -> tuple[float, Leg | None]:
         """Origin and destination on the same road piece: drive straight along it."""
         best, leg = np.inf, None
-        if o.edge != d.edge:
-            return best, leg
-        if d.fraction >= o.fraction and np.isfinite(w[o.edge]):
-            best, leg = (d.fraction - o.fraction) * w[o.edge], Leg(o.edge, o.fraction, d.fraction)
-        if o.twin >= 0 and o.fraction >= d.fraction and np.isfinite(w[o.twin]):
-            c = (o.fraction - d.fraction) * w[o.twin]
-            if c < best:
-                best, leg = c, Leg(o.twin, 1.0 - o.fraction, 1.0 - d.fraction)
+        for oe, ot, of in o.positions():
+            for de, _, df in d.positions():
+                if oe != de:
+                    continue
+                if df >= of and np.isfinite(w[oe]) and (df - of) * w[oe] < best:
+                    best, leg = (df - of) * w[oe], Leg(oe, of, df)
+                if ot >= 0 and of >= df and np.isfinite(w[ot]) and (of - df) * w[ot] < best:
+                    best, leg = (of - df) * w[ot], Leg(ot, 1.0 - of, 1.0 - df)
         return best, leg
 
     # ------------------------------------------------------------------ route
@@ -500,8 +499,7 @@ class Router:
             values = K.many_to_many(g.first_out, g.head, w, sf, sn, sc, tf, tn, tc, ws)
         for i, o in enumerate(src):  # same road piece: driving straight may be shorter
             for j, d in enumerate(dst):
-                if o.edge == d.edge:
-                    values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
+                values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
         return Table(values, metric, src, dst)
 
     def closest(

@@ -33,6 +33,13 @@ class Snap:
     distance_m: float
     input_lat: float
     input_lon: float
+    #: other positions exactly as near, as ``(edge, twin, fraction)``: a point on a junction
+    #: or on a bollard touches several road ends, and a route may use any of them
+    ties: tuple[tuple[int, int, float], ...] = ()
+
+    def positions(self) -> list[tuple[int, int, float]]:
+        """Every ``(edge, twin, fraction)`` this snap stands for."""
+        return [(self.edge, self.twin, self.fraction), *self.ties]
 
     def location(self) -> list[float]:
         """GeoJSON order: ``[lon, lat]``."""
@@ -151,16 +158,37 @@ class Snapper:
         qx, qy = ax + t * dx, ay + t * dy
         d2 = (qx - px) ** 2 + (qy - py) ** 2
         k = int(np.argmin(d2))
-        seg = int(cand[k])
-        edge = int(self.seg_edge[seg])
         g = self.graph
+        seg = int(cand[k])
         sa, sb = self.seg_a[seg], self.seg_b[seg]
         tk = float(t[k])
         slat = g.point_lat[sa] + tk * (g.point_lat[sb] - g.point_lat[sa])
         slon = g.point_lon[sa] + tk * (g.point_lon[sb] - g.point_lon[sa])
-        length = float(g.length_m[edge])
-        along = float(self.seg_before[seg] + tk * self.seg_len[seg])
-        fraction = min(1.0, max(0.0, along / length)) if length > 0 else 0.0
+        positions = []
+        for j in np.flatnonzero(d2 <= d2[k] + 1e-6):  # ties within a millimetre
+            edge = int(self.seg_edge[cand[j]])
+            if usable is not None and not (usable[edge] or (g.twin[edge] >= 0
+                                                          and usable[g.twin[edge]])):
+                continue
+            positions.append((edge, int(g.twin[edge]), self._fraction(int(cand[j]),
+                                                                      float(t[j]))))
+        if not positions:  # the nearest segment itself is always usable here
+            positions.append((int(self.seg_edge[seg]), int(g.twin[self.seg_edge[seg]]),
+                              self._fraction(seg, tk)))
         distance = float(haversine_m(lat, lon, slat, slon))
-        return Snap(edge, int(g.twin[edge]), fraction, float(slat), float(slon), distance,
-                    lat, lon)
+        edge, twin, fraction = positions[0]
+        return Snap(edge, twin, fraction, float(slat), float(slon), distance, lat, lon,
+                    tuple(dict.fromkeys(positions[1:])))
+
+    def _fraction(self, seg: int, t: float) -> float:
+        """Position along the segment's edge (0..1), exact at the edge's ends."""
+        edge = self.seg_edge[seg]
+        length = float(self.graph.length_m[edge])
+        if length <= 0:
+            return 0.0
+        fraction = float(self.seg_before[seg] + t * self.seg_len[seg]) / length
+        if fraction < 1e-9:
+            return 0.0
+        if fraction > 1.0 - 1e-9:
+            return 1.0
+        return fraction

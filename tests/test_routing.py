@@ -118,24 +118,26 @@ def _oracle_route_cost(router: Router, D: np.ndarray, w: np.ndarray, o, d) -> fl
     allowed), any node-to-node shortest path (scipy), arrive along the destination's edge."""
     g = router.graph
     best = np.inf
-    starts = []
-    if np.isfinite(w[o.edge]):
-        starts.append((g.head[o.edge], (1 - o.fraction) * w[o.edge]))
-    if o.twin >= 0 and np.isfinite(w[o.twin]):
-        starts.append((g.head[o.twin], o.fraction * w[o.twin]))
-    ends = []
-    if np.isfinite(w[d.edge]):
-        ends.append((g.tail[d.edge], d.fraction * w[d.edge]))
-    if d.twin >= 0 and np.isfinite(w[d.twin]):
-        ends.append((g.tail[d.twin], (1 - d.fraction) * w[d.twin]))
+    starts, ends = [], []
+    for edge, twin, f in o.positions():
+        if np.isfinite(w[edge]):
+            starts.append((g.head[edge], (1 - f) * w[edge]))
+        if twin >= 0 and np.isfinite(w[twin]):
+            starts.append((g.head[twin], f * w[twin]))
+    for edge, twin, f in d.positions():
+        if np.isfinite(w[edge]):
+            ends.append((g.tail[edge], f * w[edge]))
+        if twin >= 0 and np.isfinite(w[twin]):
+            ends.append((g.tail[twin], (1 - f) * w[twin]))
     for u, cu in starts:
         for v, cv in ends:
             best = min(best, cu + D[u, v] + cv)
-    if o.edge == d.edge:
-        if d.fraction >= o.fraction and np.isfinite(w[o.edge]):
-            best = min(best, (d.fraction - o.fraction) * w[o.edge])
-        if o.twin >= 0 and o.fraction >= d.fraction and np.isfinite(w[o.twin]):
-            best = min(best, (o.fraction - d.fraction) * w[o.twin])
+    for oe, ot, of in o.positions():
+        for de, _, df in d.positions():
+            if oe == de and df >= of and np.isfinite(w[oe]):
+                best = min(best, (df - of) * w[oe])
+            if oe == de and ot >= 0 and of >= df and np.isfinite(w[ot]):
+                best = min(best, (of - df) * w[ot])
     return best
 
 

@@ -109,7 +109,7 @@ FLAG_NAMES: dict[int, str] = {
 }
 
 #: Flags that forbid an edge for ordinary cars (the ``car`` profile).
-CAR_FORBIDDEN = F_AGAINST_ONEWAY | F_REVERSIBLE | F_CAR_NO | F_BARRIER | F_EMERGENCY_NO
+CAR_FORBIDDEN = F_AGAINST_ONEWAY | F_REVERSIBLE | F_CAR_NO | F_BARRIER
 
 # OSRM car.lua: access values that forbid a car.
 ACCESS_BLACKLIST = frozenset(
@@ -197,12 +197,12 @@ def parse_maxspeed(value: str | None) -> float | None:
             speed *= MPH
         elif unit == "knots":
             speed *= 1.852
-        return speed if speed > 0 else None
+        return speed if 0.0 < speed < float("inf") else None
     m = _ZONE.match(value)
     if m:
         country, zone, number = m.group(1).upper(), m.group(2).lower(), m.group(3)
         if number is not None:
-            return float(number)
+            return float(number) if 0.0 < float(number) < float("inf") else None
         if zone:
             table = COUNTRY_ZONE_SPEEDS.get(country, {})
             if zone in table:
@@ -375,9 +375,12 @@ def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
 def interpret_barrier(tags: Mapping[str, object]) -> int:
     """Flags for a node's ``barrier`` tag: 0 when cars pass, else F_BARRIER (+ lowerable)."""
     barrier = _first(tags.get("barrier"))
-    if barrier is None or barrier in BARRIER_PASSABLE:
+    if barrier is None:
         return 0
     access = _access_value(tags, ("motorcar", "motor_vehicle", "vehicle", "access"))
+    # OSRM car.lua: a passable barrier type still stops cars when its access is blacklisted
+    if barrier in BARRIER_PASSABLE and access not in ACCESS_BLACKLIST:
+        return 0
     if access in ACCESS_ALLOW:
         return 0
     flags = F_BARRIER
