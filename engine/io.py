@@ -259,17 +259,14 @@ def load_graph(
         except CacheError:
             pass  # rebuilt below and overwritten
     t0 = time.perf_counter()
-    if kind == "osm":
-        ex = extract.read_osm_file(path, progress=progress)
-    elif kind == "graphml":
-        ex = extract.read_graphml(path, progress=progress)
-    else:
+    if kind == "dimacs":
         co = path.with_name(path.name.replace("-t.", "-d.").replace(".gr", ".co"))
         graph = read_dimacs(path, co if co.exists() else None)
         graph.meta["sha256"] = digest
-        return graph
-    meta = {"source": str(path), "sha256": digest, "build_seconds": None}
-    graph = compile_extract(ex, name=path.name, meta=meta)
+    else:
+        read = extract.read_osm_file if kind == "osm" else extract.read_graphml
+        ex = read(path, progress=progress)
+        graph = compile_extract(ex, name=path.name, meta={"source": str(path), "sha256": digest})
     graph.meta["build_seconds"] = round(time.perf_counter() - t0, 3)
     if cache:
         save_graph(graph, cached)

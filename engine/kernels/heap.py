@@ -18,7 +18,7 @@ source file, so after editing this file (or ``workspace.py``) delete
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _sift_up(heap_node, heap_key, heap_pos, i):
     node = heap_node[i]
     key = heap_key[i]
@@ -35,7 +35,7 @@ def _sift_up(heap_node, heap_key, heap_pos, i):
     heap_pos[node] = i
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _sift_down(heap_node, heap_key, heap_pos, size, i):
     node = heap_node[i]
     key = heap_key[i]
@@ -56,7 +56,7 @@ def _sift_down(heap_node, heap_key, heap_pos, size, i):
     heap_pos[node] = i
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def heap_push_or_decrease(heap_node, heap_key, heap_pos, size, node, key):
     """Insert ``node`` with ``key``, or lower its key if it is queued; return the new size.
 
@@ -73,7 +73,7 @@ def heap_push_or_decrease(heap_node, heap_key, heap_pos, size, node, key):
     return size
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def heap_pop(heap_node, heap_key, heap_pos, size):
     """Remove the minimum; return ``(node, key, new_size)``. ``size`` must be > 0."""
     node = heap_node[0]

@@ -157,7 +157,7 @@ def _reset(ws):
     n_touched[0] = 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _relax(ws, size, v, cost, key, edge):
     """Set ``dist[v] = cost`` (a strict improvement) and queue ``v`` with ``key``.
 
