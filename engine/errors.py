@@ -26,3 +26,56 @@ class PointOffNetwork(GyrophareError):
 
 class CacheError(GyrophareError):
     """A cached graph file is unreadable or was written by another format version."""
+
+
+# ---------------------------------------------------------------- hospital saturation board
+class UnknownHospital(GyrophareError, LookupError):
+    """A hospital id the board does not hold; the message lists a few ids it does hold."""
+
+    def __init__(self, hospital_id: object, known: list[str] | tuple[str, ...]) -> None:
+        shown = ", ".join(repr(k) for k in list(known)[:5])
+        more = f", ... ({len(known)} in all)" if len(known) > 5 else ""
+        super().__init__(f"unknown hospital id {hospital_id!r} (known: {shown or 'none'}{more})")
+        self.hospital_id = hospital_id
+        self.known = tuple(known)
+
+
+class UnknownBedType(GyrophareError, ValueError):
+    """A bed type outside the EDXL-HAVE list."""
+
+
+class BedTypeNotOffered(GyrophareError, ValueError):
+    """A valid bed type that this hospital does not offer (baseline 0 or absent)."""
+
+
+class InvalidCapacity(GyrophareError, ValueError):
+    """A bed count that is negative, not an integer, or larger than its baseline."""
+
+
+class InvalidStatus(GyrophareError, ValueError):
+    """An emergency-department or offload status outside the EDXL-HAVE list."""
+
+
+class UnknownCapability(GyrophareError, ValueError):
+    """A capability ("stroke", "burn", ...) that no hospital and no known vocabulary has."""
+
+
+class UnknownAmbulance(GyrophareError, LookupError):
+    """An ambulance id that is not registered as en route."""
+
+
+class DuplicateAmbulance(GyrophareError, ValueError):
+    """An ambulance id registered en route twice."""
+
+
+class InvalidTimestamp(GyrophareError, ValueError):
+    """A time that is naive (no timezone) or older than the state it would update."""
+
+
+class HospitalDataError(GyrophareError, ValueError):
+    """A hospital file or state dict is malformed; ``field`` names the bad field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

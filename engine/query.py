@@ -11,14 +11,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
 
 from engine import kernels as K
+from engine.extract.tags import F_AGAINST_ONEWAY
 from engine.graph import RoadGraph, haversine_m
-from engine.profiles import Metric, car_weights
+from engine.profiles import Metric, ProfileOptions, Weights
 from engine.snap import Snap, Snapper
+from engine.traffic import TrafficOverlay
 
 Algorithm = Literal["bidirectional", "dijkstra", "astar"]
 ALGORITHMS: tuple[str, ...] = ("bidirectional", "dijkstra", "astar")
@@ -88,12 +91,22 @@ class Route:
     signals: list[Signal]
     origin: Snap
     destination: Snap
+    profile: str = "car"
+    weights_version: int = 0
+    #: the same path at normal traffic speed (for an ambulance: without lights and sirens)
+    eta_normal_s: float | None = None
+    contraflow_edges: int = 0
     status: str = "ok"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reachable(self) -> bool:
         return True
+
+    @property
+    def eta_priority_s(self) -> float:
+        """ETA with this profile's driving (lights and sirens for an ambulance)."""
+        return self.duration_s
 
     @property
     def geometry(self) -> dict[str, Any]:
@@ -103,8 +116,14 @@ class Route:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "profile": self.profile,
             "metric": self.metric,
+            "weights_version": self.weights_version,
             "duration_s": round(self.duration_s, 2),
+            "eta_s": {"priority": round(self.duration_s, 2),
+                      "normal": None if self.eta_normal_s is None
+                      else round(self.eta_normal_s, 2)},
+            "contraflow_edges": self.contraflow_edges,
             "distance_m": round(self.distance_m, 2),
             "osm_nodes": self.osm_nodes,
             "edges": self.edges,
@@ -125,6 +144,8 @@ class Unreachable:
     origin: Snap
     destination: Snap
     metric: str
+    profile: str = "car"
+    weights_version: int = 0
     reason: str = ("no path joins origin and destination for this vehicle: the network is "
                    "split here (disconnected roads, one-way streets, access restrictions or "
                    "closures)")
@@ -135,7 +156,8 @@ class Unreachable:
         return False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "metric": self.metric, "reason": self.reason,
+        return {"status": self.status, "profile": self.profile, "metric": self.metric,
+                "weights_version": self.weights_version, "reason": self.reason,
                 "origin": _snap_dict(self.origin),
                 "destination": _snap_dict(self.destination), "attribution": ATTRIBUTION}
 
@@ -153,12 +175,15 @@ class Table:
     metric: str
     sources: list[Snap]
     destinations: list[Snap]
+    profile: str = "car"
+    weights_version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         rows = [[None if not np.isfinite(v) else round(float(v), 2) for v in row]
                 for row in self.values]
         key = "durations" if self.metric == "time" else "distances"
-        return {key: rows, "metric": self.metric,
+        return {key: rows, "metric": self.metric, "profile": self.profile,
+                "weights_version": self.weights_version,
                 "sources": [_snap_dict(s) for s in self.sources],
                 "destinations": [_snap_dict(s) for s in self.destinations]}
 
@@ -174,6 +199,8 @@ class Isochrone:
     lat: np.ndarray
     lon: np.ndarray
     origin: Snap
+    origins: list[Snap] = field(default_factory=list)
+    weights_version: int = 0
 
     def to_geojson(self, *, ratio: float = 0.3) -> dict[str, Any]:
         """A polygon around the reached nodes (shapely's concave hull), as a GeoJSON Feature."""
@@ -206,29 +233,27 @@ class Router:
     """
 
     def __init__(self, graph: RoadGraph, *, snap_radius_m: float = 500.0,
-                 warm_up: bool = True) -> None:
+                 overlay: TrafficOverlay | None = None, warm_up: bool = True) -> None:
         self.graph = graph
         self.snap_radius_m = float(snap_radius_m)
         K.validate_graph(graph.first_out, graph.head, graph.tail, graph.first_in,
                          graph.in_edge)
-        self.snapper = Snapper(graph)
+        self.snapper = overlay.snapper if overlay is not None else Snapper(graph)
+        self.overlay = overlay if overlay is not None else TrafficOverlay(graph,
+                                                                          snapper=self.snapper)
         self._local = threading.local()
         self._matrix_lock = threading.Lock()
-        self._weights: dict[str, np.ndarray] = {m: car_weights(graph, m) for m in ("time",
-                                                                                   "distance")}
-        self._usable = {m: np.isfinite(w) for m, w in self._weights.items()}
-        self._factor = {m: K.astar_factor(w, graph.tail, graph.head, graph.lat, graph.lon)
-                        for m, w in self._weights.items()}
+        self._factors: dict[int, float] = {}
         self._along_frac = _along_fraction(graph)
         if warm_up:
             warm_up_kernels()
 
     # ------------------------------------------------------------------ helpers
-    def weights(self, metric: Metric = "time") -> np.ndarray:
-        """The default (free-flow car) weights for a metric."""
-        if metric not in self._weights:
-            raise ValueError(f"unknown metric {metric!r}: expected 'time' or 'distance'")
-        return self._weights[metric]
+    def weights(self, profile: str = "car", metric: Metric = "time", *,
+                at: datetime | None = None, contraflow: bool = False) -> Weights:
+        """The weights a query would use now (or ``at``): profile + live traffic."""
+        return self.overlay.weights(profile, metric, at=at,
+                                    options=ProfileOptions(contraflow=contraflow))
 
     def _workspaces(self) -> tuple[K.Workspace, K.Workspace]:
         ws = getattr(self._local, "ws", None)
@@ -237,27 +262,39 @@ class Router:
             ws = self._local.ws = (K.Workspace.for_graph(n), K.Workspace.for_graph(n))
         return ws
 
-    def _resolve(self, metric: Metric, weights: np.ndarray | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(optimised weights, usable mask, time weights used to report durations)."""
-        default = self.weights(metric)
+    def _resolve(self, profile: str, metric: Metric, weights: Weights | np.ndarray | None,
+                 at: datetime | None, contraflow: bool) -> Weights:
+        """The :class:`Weights` of a query: given, wrapped from an array, or from the overlay."""
+        if isinstance(weights, Weights):
+            return weights
         if weights is None:
-            w = default
-            usable = self._usable[metric]
-        else:
-            w = np.asarray(weights, dtype=np.float64)
-            if w.shape != (self.graph.n_edges,):
-                raise ValueError(f"weights must have one entry per edge "
-                                 f"({self.graph.n_edges}), got shape {w.shape}")
-            K.validate_weight(w, self.graph.n_edges)  # O(m), like the mask below
-            usable = np.isfinite(w)
-        time_w = w if metric == "time" else self._weights["time"]
-        return w, usable, time_w
+            return self.weights(profile, metric, at=at, contraflow=contraflow)
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (self.graph.n_edges,):
+            raise ValueError(f"weights must have one entry per edge "
+                             f"({self.graph.n_edges}), got shape {w.shape}")
+        K.validate_weight(w, self.graph.n_edges)  # O(m), as building the usable mask is
+        base = self.weights(profile, "time", at=at, contraflow=contraflow)
+        return Weights.build(w, profile=profile, metric=metric, version=-1,
+                             normal_time=base.normal_time,
+                             time=w if metric == "time" else base.time)
 
-    def snap(self, point: Coordinate, *, metric: Metric = "time",
-             weights: np.ndarray | None = None, what: str = "coordinate") -> Snap:
+    def _astar_factor(self, w: Weights) -> float:
+        key = id(w.values)
+        factor = self._factors.get(key)
+        if factor is None:
+            g = self.graph
+            factor = K.astar_factor(w.values, g.tail, g.head, g.lat, g.lon)
+            if len(self._factors) > 64:
+                self._factors.clear()
+            self._factors[key] = factor
+        return factor
+
+    def snap(self, point: Coordinate, *, profile: str = "car", metric: Metric = "time",
+             weights: Weights | np.ndarray | None = None, at: datetime | None = None,
+             what: str = "coordinate") -> Snap:
         """Snap a ``(lat, lon)`` to the nearest road usable with these weights."""
-        _, usable, _ = self._resolve(metric, weights)
+        usable = self._resolve(profile, metric, weights, at, False).snappable
         lat, lon = _pair(point, what)
         return self.snapper.snap(lat, lon, usable=usable, radius_m=self.snap_radius_m,
                                  what=what)
@@ -304,19 +341,28 @@ class Router:
         origin: Coordinate,
         destination: Coordinate,
         *,
+        profile: str = "car",
         metric: Metric = "time",
-        weights: np.ndarray | None = None,
+        at: datetime | None = None,
+        contraflow: bool = False,
+        weights: Weights | np.ndarray | None = None,
         algorithm: Algorithm = "bidirectional",
     ) -> Route | Unreachable:
         """Shortest route between two ``(lat, lon)`` coordinates.
 
         Parameters
         ----------
+        profile
+            ``"car"`` or ``"ambulance"`` (lights and sirens; see :mod:`engine.profiles`).
         metric
             ``"time"`` (fastest) or ``"distance"`` (shortest).
+        at
+            The time whose live traffic applies (default now; replays pass simulated times).
+        contraflow
+            Ambulance only: allow driving against one-way streets, with a penalty.
         weights
-            Per-edge weights replacing the default free-flow car weights for ``metric``
-            (live traffic); ``inf`` closes an edge.
+            Weights replacing the overlay's (a :class:`~engine.profiles.Weights` or a bare
+            per-edge array; ``inf`` closes an edge).
         algorithm
             ``"bidirectional"`` (default, fastest here), ``"dijkstra"`` or ``"astar"``.
 
@@ -327,7 +373,8 @@ class Router:
         """
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: expected one of {ALGORITHMS}")
-        w, usable, time_w = self._resolve(metric, weights)
+        W = self._resolve(profile, metric, weights, at, contraflow)
+        w, usable = W.values, W.snappable
         lat_o, lon_o = _pair(origin, "origin")
         lat_d, lon_d = _pair(destination, "destination")
         o = self.snapper.snap(lat_o, lon_o, usable=usable, radius_m=self.snap_radius_m,
@@ -344,8 +391,7 @@ class Router:
             seed_cost = np.array([s[1] for s in src])
             targets = np.array([t[0] for t in dst], dtype=np.int32)
             target_cost = np.array([t[1] for t in dst])
-            cost, path = self._search(algorithm, w, metric, weights is None, seeds, seed_cost,
-                                      targets, target_cost)
+            cost, path = self._search(algorithm, W, seeds, seed_cost, targets, target_cost)
             if np.isfinite(cost):
                 start = int(g.tail[path[0]]) if len(path) else None
                 end = int(g.head[path[-1]]) if len(path) else None
@@ -359,13 +405,13 @@ class Router:
             cost, legs = direct_cost, (np.array([leg.edge]), np.array([leg.start]),
                                        np.array([leg.end]))
         if legs is None or not np.isfinite(cost):
-            return Unreachable(o, d, metric)
-        return self._assemble(*legs, cost, metric, time_w, o, d)
+            return Unreachable(o, d, metric, profile=W.profile, weights_version=W.version)
+        return self._assemble(*legs, cost, W, o, d)
 
-    def _search(self, algorithm: str, w: np.ndarray, metric: str, default_weights: bool,
-                seeds: np.ndarray, seed_cost: np.ndarray, targets: np.ndarray,
-                target_cost: np.ndarray) -> tuple[float, np.ndarray]:
+    def _search(self, algorithm: str, W: Weights, seeds: np.ndarray, seed_cost: np.ndarray,
+                targets: np.ndarray, target_cost: np.ndarray) -> tuple[float, np.ndarray]:
         g = self.graph
+        w = W.values
         ws, ws2 = self._workspaces()
         if algorithm == "bidirectional":
             cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
@@ -375,8 +421,7 @@ class Router:
                 return cost, np.zeros(0, dtype=np.int32)
             return cost, K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
         if algorithm == "astar":
-            factor = (self._factor[metric] if default_weights
-                      else K.astar_factor(w, g.tail, g.head, g.lat, g.lon))
+            factor = self._astar_factor(W)
             cost, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, seeds, seed_cost, targets,
                                target_cost, factor, ws)
         else:
@@ -386,8 +431,8 @@ class Router:
             return np.inf, np.zeros(0, dtype=np.int32)
         return cost, K.path_edges(ws.pred_edge, g.tail, int(targets[ti]))
 
-    def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, cost: float, metric: str,
-                  time_w: np.ndarray, o: Snap, d: Snap) -> Route:
+    def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, cost: float,
+                  W: Weights, o: Snap, d: Snap) -> Route:
         """Turn legs (edge ``E[k]`` from fraction ``S[k]`` to ``T[k]``) into a :class:`Route`,
         vectorised over every geometry point of the path."""
         g = self.graph
@@ -396,6 +441,7 @@ class Router:
             keep_leg[0] = True
         E, S, T = E[keep_leg], S[keep_leg], T[keep_leg]
         span = T - S
+        time_w = W.time
         leg_len = g.length_m[E] * span
         leg_time = time_w[E] * span
         before = np.concatenate([[0.0], np.cumsum(leg_time)[:-1]])
@@ -456,8 +502,11 @@ class Router:
             steps.append(Step(str(g.names[name_ids[a]]), float(dist_sum[k]),
                               float(time_sum[k]), loc))
         return Route(duration_s=float(leg_time.sum()), distance_m=float(leg_len.sum()),
-                     cost=float(cost), metric=metric, edges=E.tolist(), osm_nodes=ids.tolist(),
-                     coordinates=coords, steps=steps, signals=signals, origin=o, destination=d)
+                     cost=float(cost), metric=W.metric, edges=E.tolist(), osm_nodes=ids.tolist(),
+                     coordinates=coords, steps=steps, signals=signals, origin=o, destination=d,
+                     profile=W.profile, weights_version=W.version,
+                     eta_normal_s=float((W.normal_time[E] * span).sum()),
+                     contraflow_edges=int(((g.flags[E] & np.uint32(F_AGAINST_ONEWAY)) != 0).sum()))
 
     # ------------------------------------------------------------------ many
     def _groups(self, snaps: Sequence[Snap], w: np.ndarray, *, sources: bool
@@ -472,25 +521,31 @@ class Router:
         return (np.array(first, dtype=np.int32), np.array(nodes, dtype=np.int32),
                 np.array(costs, dtype=np.float64))
 
+    def _snap_all(self, points: Sequence[Coordinate], usable: np.ndarray, what: str
+                  ) -> list[Snap]:
+        return [self.snapper.snap(*_pair(p, f"{what} {i}"), usable=usable,
+                                  radius_m=self.snap_radius_m, what=f"{what} {i}")
+                for i, p in enumerate(points)]
+
     def table(
         self,
         sources: Sequence[Coordinate],
         destinations: Sequence[Coordinate] | None = None,
         *,
+        profile: str = "car",
         metric: Metric = "time",
-        weights: np.ndarray | None = None,
+        at: datetime | None = None,
+        contraflow: bool = False,
+        weights: Weights | np.ndarray | None = None,
     ) -> Table:
         """Cost matrix from every source to every destination (``inf`` where no path)."""
-        w, usable, _ = self._resolve(metric, weights)
+        W = self._resolve(profile, metric, weights, at, contraflow)
+        w = W.values
         destinations = sources if destinations is None else destinations
         if not len(sources) or not len(destinations):
             raise ValueError("a table needs at least one source and one destination")
-        src = [self.snapper.snap(*_pair(p, f"source {i}"), usable=usable,
-                                 radius_m=self.snap_radius_m, what=f"source {i}")
-               for i, p in enumerate(sources)]
-        dst = [self.snapper.snap(*_pair(p, f"destination {i}"), usable=usable,
-                                 radius_m=self.snap_radius_m, what=f"destination {i}")
-               for i, p in enumerate(destinations)]
+        src = self._snap_all(sources, W.snappable, "source")
+        dst = self._snap_all(destinations, W.snappable, "destination")
         sf, sn, sc = self._groups(src, w, sources=True)
         tf, tn, tc = self._groups(dst, w, sources=False)
         ws, _ = self._workspaces()
@@ -500,7 +555,7 @@ class Router:
         for i, o in enumerate(src):  # same road piece: driving straight may be shorter
             for j, d in enumerate(dst):
                 values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
-        return Table(values, metric, src, dst)
+        return Table(values, W.metric, src, dst, profile=W.profile, weights_version=W.version)
 
     def closest(
         self,
@@ -508,8 +563,11 @@ class Router:
         candidates: Sequence[Coordinate],
         *,
         direction: Literal["from", "to"] = "from",
+        profile: str = "car",
         metric: Metric = "time",
-        weights: np.ndarray | None = None,
+        at: datetime | None = None,
+        contraflow: bool = False,
+        weights: Weights | np.ndarray | None = None,
     ) -> tuple[int, Route | Unreachable]:
         """The candidate reached fastest from ``origin`` (``direction="from"``, e.g. which
         hospital) or reaching ``origin`` fastest (``"to"``, e.g. which ambulance), with the
@@ -518,12 +576,12 @@ class Router:
         """
         if not len(candidates):
             raise ValueError("closest() needs at least one candidate")
-        w, usable, _ = self._resolve(metric, weights)
-        snap = self.snapper.snap(*_pair(origin, "origin"), usable=usable,
-                                 radius_m=self.snap_radius_m, what="origin")
-        others = [self.snapper.snap(*_pair(p, f"candidate {i}"), usable=usable,
-                                    radius_m=self.snap_radius_m, what=f"candidate {i}")
-                  for i, p in enumerate(candidates)]
+        if direction not in ("from", "to"):
+            raise ValueError(f"direction must be 'from' or 'to', got {direction!r}")
+        W = self._resolve(profile, metric, weights, at, contraflow)
+        w = W.values
+        snap = self._snap_all([origin], W.snappable, "origin")[0]
+        others = self._snap_all(candidates, W.snappable, "candidate")
         sf, sn, sc = self._groups([snap] if direction == "from" else others, w,
                                   sources=True)
         tf, tn, tc = self._groups(others if direction == "from" else [snap], w,
@@ -544,28 +602,38 @@ class Router:
             if c < best_cost:
                 best_i, best_cost = i, c
         if best_i < 0:
-            return -1, Unreachable(snap, others[0], metric,
+            return -1, Unreachable(snap, others[0], W.metric, profile=W.profile,
+                                   weights_version=W.version,
                                    reason="no candidate is connected to the origin")
         pair = (origin, candidates[best_i]) if direction == "from" else \
             (candidates[best_i], origin)
-        return best_i, self.route(*pair, metric=metric, weights=weights)
+        return best_i, self.route(*pair, weights=W)
 
-    def isochrone(self, origin: Coordinate, limit: float, *, metric: Metric = "time",
-                  weights: np.ndarray | None = None) -> Isochrone:
-        """All nodes reachable from ``origin`` within ``limit`` seconds (or metres)."""
+    def isochrone(
+        self,
+        origins: Coordinate | Sequence[Coordinate],
+        limit: float,
+        *,
+        profile: str = "car",
+        metric: Metric = "time",
+        at: datetime | None = None,
+        contraflow: bool = False,
+        weights: Weights | np.ndarray | None = None,
+    ) -> Isochrone:
+        """Every node reachable within ``limit`` seconds (or metres) from one origin or from
+        the nearest of several (stations: coverage)."""
         if not np.isfinite(limit) or limit < 0:
             raise ValueError(f"isochrone limit must be a finite number >= 0, got {limit}")
-        w, usable, _ = self._resolve(metric, weights)
-        snap = self.snapper.snap(*_pair(origin, "origin"), usable=usable,
-                                 radius_m=self.snap_radius_m, what="origin")
-        src = self._sources(snap, w, self.graph.head)
+        W = self._resolve(profile, metric, weights, at, contraflow)
+        many = len(origins) > 0 and isinstance(origins[0], Sequence | np.ndarray)
+        snaps = self._snap_all(origins if many else [origins], W.snappable, "origin")
+        _, seeds, seed_cost = self._groups(snaps, W.values, sources=True)
         ws, _ = self._workspaces()
         g = self.graph
-        nodes, costs = K.isochrone(g.first_out, g.head, w,
-                                   np.array([s[0] for s in src], dtype=np.int32),
-                                   np.array([s[1] for s in src], dtype=np.float64),
+        nodes, costs = K.isochrone(g.first_out, g.head, W.values, seeds, seed_cost,
                                    float(limit), ws)
-        return Isochrone(float(limit), metric, nodes, costs, g.lat[nodes], g.lon[nodes], snap)
+        return Isochrone(float(limit), W.metric, nodes, costs, g.lat[nodes], g.lon[nodes],
+                         snaps[0], origins=snaps, weights_version=W.version)
 
 
 # ---------------------------------------------------------------------------- small helpers

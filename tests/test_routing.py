@@ -10,27 +10,14 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 
 from engine import kernels as K
 from engine.graph import RoadGraph
 from engine.profiles import car_weights
 from engine.query import Route, Router, Unreachable
+from oracle import oracle_matrix, oracle_route_cost
 
 N_PAIRS = 500
-
-
-def oracle_matrix(graph: RoadGraph, w: np.ndarray) -> np.ndarray:
-    """All-pairs distances with scipy; parallel edges keep their cheapest weight."""
-    n = graph.n_nodes
-    ok = np.isfinite(w)
-    t, h, c = graph.tail[ok].astype(np.int64), graph.head[ok].astype(np.int64), w[ok]
-    order = np.lexsort((c, t * n + h))
-    _, first = np.unique((t * n + h)[order], return_index=True)
-    keep = order[first]
-    mat = csr_matrix((c[keep], (t[keep], h[keep])), shape=(n, n))
-    return scipy_dijkstra(mat, directed=True)
 
 
 @pytest.fixture(scope="module", params=["monaco", "andorra"])
@@ -113,34 +100,6 @@ def test_isochrone_matches_scipy(case) -> None:
 
 
 # ----------------------------------------------------------------------------- the router
-def _oracle_route_cost(router: Router, D: np.ndarray, w: np.ndarray, o, d) -> float:
-    """Independent composition: leave the snapped point along its edge (either direction
-    allowed), any node-to-node shortest path (scipy), arrive along the destination's edge."""
-    g = router.graph
-    best = np.inf
-    starts, ends = [], []
-    for edge, twin, f in o.positions():
-        if np.isfinite(w[edge]):
-            starts.append((g.head[edge], (1 - f) * w[edge]))
-        if twin >= 0 and np.isfinite(w[twin]):
-            starts.append((g.head[twin], f * w[twin]))
-    for edge, twin, f in d.positions():
-        if np.isfinite(w[edge]):
-            ends.append((g.tail[edge], f * w[edge]))
-        if twin >= 0 and np.isfinite(w[twin]):
-            ends.append((g.tail[twin], (1 - f) * w[twin]))
-    for u, cu in starts:
-        for v, cv in ends:
-            best = min(best, cu + D[u, v] + cv)
-    for oe, ot, of in o.positions():
-        for de, _, df in d.positions():
-            if oe == de and df >= of and np.isfinite(w[oe]):
-                best = min(best, (df - of) * w[oe])
-            if oe == de and ot >= 0 and of >= df and np.isfinite(w[ot]):
-                best = min(best, (of - df) * w[ot])
-    return best
-
-
 @pytest.mark.parametrize("algorithm", ["bidirectional", "dijkstra", "astar"])
 def test_router_coordinates_match_oracle(case, algorithm: str) -> None:
     name, g, w, D = case
@@ -155,7 +114,7 @@ def test_router_coordinates_match_oracle(case, algorithm: str) -> None:
         a = (g.lat[idx[k, 0]] + jitter[k, 0, 0], g.lon[idx[k, 0]] + jitter[k, 0, 1])
         b = (g.lat[idx[k, 1]] + jitter[k, 1, 0], g.lon[idx[k, 1]] + jitter[k, 1, 1])
         result = router.route(a, b, algorithm=algorithm)
-        expected = _oracle_route_cost(router, D, w, result.origin, result.destination)
+        expected = oracle_route_cost(g, D, w, result.origin, result.destination)
         if isinstance(result, Unreachable):
             assert np.isinf(expected), f"{name}: router says unreachable, oracle {expected}"
             continue

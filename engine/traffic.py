@@ -1,0 +1,726 @@
+"""Live traffic overlay: closures, speeds, slowdowns and field reports over a fixed graph.
+
+The graph never changes; the overlay keeps a list of *entries* (each with an id, a source and
+a validity window) and materialises, per profile, the weight array valid at a given time.
+A change recomputes only the edges it touches, and every change of the materialised state
+bumps :attr:`TrafficOverlay.version` — the ``weights_version`` responses report.
+
+Inputs (each a small dataclass; a batch is validated as a whole and applied all or nothing):
+
+* :class:`SegmentSpeeds` — OSRM's segment-speed CSV (``from_osm_id,to_osm_id,speed_kmh``);
+* :class:`WaySpeeds` — speeds by OSM way id;
+* :class:`AreaFactor` — a speed factor inside a GeoJSON polygon, optionally for some classes;
+* :class:`ClassFactor` — a speed factor on road classes;
+* :class:`Closure` — GeoJSON Point + radius, LineString, Polygon, or explicit edge ids;
+* :class:`FieldReport` — "blocked" / "slowed" at a point, snapped to the nearest road;
+* :class:`OpenBarriers` — bollards the command centre can lower for emergency vehicles.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import shapely
+
+from engine.errors import GyrophareError
+from engine.extract import tags as T
+from engine.graph import RoadGraph
+from engine.profiles import (
+    METRICS,
+    PROFILES,
+    Metric,
+    ProfileOptions,
+    TrafficState,
+    Weights,
+    normal_time,
+    profile_weights,
+)
+from engine.snap import Snapper, validate_coordinate
+
+MAX_SPEED_KMH = 250.0
+#: Speed factor of a "slowed" field report (a refuse truck, a double-parked van...).
+SLOWED_FACTOR = 0.3
+LINE_BUFFER_M = 8.0  #: how close a road must run to a closure LineString to be closed by it
+
+
+class TrafficInputError(GyrophareError, ValueError):
+    """A traffic batch was rejected as a whole; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        shown = "; ".join(self.errors[:10])
+        more = f" (and {len(self.errors) - 10} more)" if len(self.errors) > 10 else ""
+        super().__init__(f"traffic update rejected, nothing applied: {shown}{more}")
+
+
+class UnknownEntry(GyrophareError, KeyError):
+    """No traffic entry has this id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ------------------------------------------------------------------------------ change specs
+@dataclass(kw_only=True)
+class Change:
+    """Common fields: optional id (generated if empty), source, validity window."""
+
+    id: str | None = None
+    source: str = "unknown"
+    starts_at: datetime | None = None  #: default: when it is applied
+    expires_at: datetime | None = None  #: default: until removed
+    note: str = ""
+
+
+@dataclass(kw_only=True)
+class SegmentSpeeds(Change):
+    """Speeds on OSM node pairs, as OSRM's ``--segment-speed-file`` (direction from -> to)."""
+
+    speeds: list[tuple[int, int, float]]
+
+
+@dataclass(kw_only=True)
+class WaySpeeds(Change):
+    """Speeds (km/h) on whole OSM ways, both directions."""
+
+    speeds: dict[int, float]
+
+
+@dataclass(kw_only=True)
+class AreaFactor(Change):
+    """Multiply speeds by ``factor`` on roads inside a GeoJSON (Multi)Polygon."""
+
+    geometry: Mapping[str, Any]
+    factor: float
+    classes: list[str] | None = None
+
+
+@dataclass(kw_only=True)
+class ClassFactor(Change):
+    """Multiply speeds by ``factor`` on every road of the given highway classes."""
+
+    classes: list[str]
+    factor: float
+
+
+@dataclass(kw_only=True)
+class Closure(Change):
+    """Roads closed: a GeoJSON Point (with ``radius_m``), LineString or Polygon, or edge ids."""
+
+    geometry: Mapping[str, Any] | None = None
+    radius_m: float = 25.0
+    edges: list[int] | None = None
+
+
+@dataclass(kw_only=True)
+class FieldReport(Change):
+    """A one-click report from the field: the nearest road is ``blocked`` or ``slowed``."""
+
+    lat: float
+    lon: float
+    kind: Literal["blocked", "slowed"] = "blocked"
+    factor: float = SLOWED_FACTOR
+
+
+@dataclass(kw_only=True)
+class OpenBarriers(Change):
+    """Barriers (bollards, gates) near a point that emergency vehicles may pass."""
+
+    lat: float
+    lon: float
+    radius_m: float = 20.0
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An applied change: the edges it touches and what it does to them."""
+
+    id: str
+    kind: Literal["speed", "factor", "closure", "open"]
+    source: str
+    starts_at: datetime
+    expires_at: datetime | None
+    edges: np.ndarray
+    values: np.ndarray  #: km/h for "speed", factor for "factor", unused otherwise
+    seq: int
+    note: str = ""
+    geometry: Mapping[str, Any] | None = None
+    change: str = ""
+
+    def active(self, at: datetime) -> bool:
+        return self.starts_at <= at and (self.expires_at is None or at < self.expires_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "type": self.change, "kind": self.kind, "source": self.source,
+            "starts_at": self.starts_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "edges": len(self.edges), "note": self.note, "geometry": self.geometry,
+        }
+
+
+# ------------------------------------------------------------------------------ parsing
+def parse_segment_speed_csv(text: str, *, source: str = "csv", **window: Any) -> SegmentSpeeds:
+    """Parse OSRM's segment-speed CSV (``from_osm_id,to_osm_id,speed_kmh[,rate]``).
+
+    Raises
+    ------
+    TrafficInputError
+        Listing every malformed line with its number.
+    """
+    rows: list[tuple[int, int, float]] = []
+    errors: list[str] = []
+    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
+            continue
+        if len(row) < 3:
+            errors.append(f"line {lineno}: expected from_osm_id,to_osm_id,speed_kmh, "
+                          f"got {','.join(row)!r}")
+            continue
+        try:
+            a, b = int(row[0]), int(row[1])
+        except ValueError:
+            if lineno == 1:  # a header line
+                continue
+            errors.append(f"line {lineno}: OSM node ids must be integers, got {row[0]!r}, "
+                          f"{row[1]!r}")
+            continue
+        try:
+            speed = float(row[2])
+        except ValueError:
+            errors.append(f"line {lineno}: speed must be a number, got {row[2]!r}")
+            continue
+        rows.append((a, b, speed))
+    if errors:
+        raise TrafficInputError(errors)
+    if not rows:
+        raise TrafficInputError(["the CSV holds no segment speed"])
+    return SegmentSpeeds(speeds=rows, source=source, **window)
+
+
+def closure_from_feature(feature: Mapping[str, Any], *, source: str = "api") -> Closure:
+    """A GeoJSON Feature (Point + ``radius_m``, LineString, Polygon) to a :class:`Closure`.
+
+    Validity and metadata come from ``properties``: ``starts_at``, ``expires_at`` (ISO 8601),
+    ``radius_m``, ``id``, ``source``, ``note``.
+    """
+    if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+        raise TrafficInputError(["expected a GeoJSON Feature"])
+    props = dict(feature.get("properties") or {})
+    errors: list[str] = []
+    window = {}
+    for key in ("starts_at", "expires_at"):
+        if props.get(key) is not None:
+            try:
+                window[key] = _parse_time(props[key])
+            except ValueError as exc:
+                errors.append(f"properties.{key}: {exc}")
+    radius = props.get("radius_m", 25.0)
+    if not isinstance(radius, int | float) or not math.isfinite(radius) or radius <= 0:
+        errors.append(f"properties.radius_m must be a positive number, got {radius!r}")
+    if errors:
+        raise TrafficInputError(errors)
+    return Closure(geometry=feature.get("geometry") or {}, radius_m=float(radius),
+                   id=props.get("id"), source=str(props.get("source", source)),
+                   note=str(props.get("note", "")), **window)
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone (write e.g. 2026-11-27T08:00:00Z)")
+    return dt
+
+
+# ------------------------------------------------------------------------------ overlay
+class TrafficOverlay:
+    """Live traffic over one :class:`RoadGraph`, per profile weight arrays on demand.
+
+    Parameters
+    ----------
+    graph
+        The road graph.
+    snapper
+        A :class:`~engine.snap.Snapper` to reuse (the router's); built if omitted.
+
+    Notes
+    -----
+    Thread-safe. Weight arrays handed out are immutable snapshots: a change builds new arrays
+    (copy the previous one, rewrite the touched edges), so a query running on a snapshot
+    never sees a half-applied update.
+    """
+
+    def __init__(self, graph: RoadGraph, *, snapper: Snapper | None = None) -> None:
+        self.graph = graph
+        self.snapper = snapper or Snapper(graph)
+        self._lock = threading.RLock()
+        self._entries: dict[str, Entry] = {}
+        self._seq = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._active: frozenset[str] = frozenset()
+        self._state = TrafficState.free_flow(graph.n_edges)
+        self._snapshots: dict[tuple[str, str, ProfileOptions], Weights] = {}
+        self._snappable: dict[tuple[str, ProfileOptions], np.ndarray] = {}
+        self._segments: dict[tuple[int, int], list[tuple[int, float]]] | None = None
+        self._way_edges: dict[int, np.ndarray] | None = None
+        self.version = 0
+        self._changed_edges: list[tuple[int, np.ndarray]] = []
+
+    # -------------------------------------------------------------- reading
+    def entries(self, *, at: datetime | None = None, active_only: bool = False) -> list[Entry]:
+        """Entries (all, or those active at ``at``), oldest first."""
+        at = at or utcnow()
+        with self._lock:
+            out = sorted(self._entries.values(), key=lambda e: e.seq)
+        return [e for e in out if e.active(at)] if active_only else out
+
+    def get(self, entry_id: str) -> Entry:
+        with self._lock:
+            try:
+                return self._entries[entry_id]
+            except KeyError:
+                raise UnknownEntry(f"no traffic entry with id {entry_id!r}") from None
+
+    def weights(self, profile: str = "car", metric: Metric = "time", *,
+                at: datetime | None = None,
+                options: ProfileOptions | None = None) -> Weights:
+        """The weights of ``profile`` valid at ``at`` (default now): expired entries stop
+        counting by themselves, future ones start by themselves."""
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}: expected one of {PROFILES}")
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}: expected 'time' or 'distance'")
+        options = options or ProfileOptions()
+        with self._lock:
+            self._advance(at or utcnow())
+            key = (profile, metric, options)
+            snap = self._snapshots.get(key)
+            if snap is None or snap.version != self.version:
+                snap = self._rebuild_snapshot(key, snap)
+                self._snapshots[key] = snap
+            return snap
+
+    def changed_edges_since(self, version: int) -> np.ndarray | None:
+        """Edges whose weights changed after ``version`` (for partial re-customization), or
+        ``None`` when that history is no longer kept."""
+        with self._lock:
+            if version == self.version:
+                return np.zeros(0, dtype=np.int64)
+            if not self._changed_edges or self._changed_edges[0][0] > version + 1:
+                return None  # that far back is no longer kept
+            parts = [edges for v, edges in self._changed_edges if v > version]
+            return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    # -------------------------------------------------------------- writing
+    def apply(self, changes: Change | Iterable[Change], *, at: datetime | None = None
+              ) -> list[str]:
+        """Validate and apply a batch of changes, all or nothing. Returns the entry ids.
+
+        Raises
+        ------
+        TrafficInputError
+            Every problem in the batch (unknown OSM ids, malformed geometry, speeds outside
+            (0, 250] km/h, windows ending before they start, duplicate ids...).
+        """
+        if isinstance(changes, Change):
+            changes = [changes]
+        changes = list(changes)
+        at = at or utcnow()
+        errors: list[str] = []
+        built: list[Entry] = []
+        with self._lock:
+            seen: set[str] = set()
+            for i, change in enumerate(changes):
+                where = f"change {i} ({type(change).__name__})"
+                try:
+                    entry = self._build(change, at=at)
+                except TrafficInputError as exc:
+                    errors.extend(f"{where}: {e}" for e in exc.errors)
+                    continue
+                if entry.id in self._entries or entry.id in seen:
+                    errors.append(f"{where}: an entry with id {entry.id!r} already exists")
+                    continue
+                seen.add(entry.id)
+                built.append(entry)
+            if not changes:
+                errors.append("empty batch")
+            if errors:
+                raise TrafficInputError(errors)
+            for entry in built:
+                self._entries[entry.id] = entry
+            self._advance(at, bump=True)
+        return [e.id for e in built]
+
+    def remove(self, entry_ids: str | Iterable[str], *, at: datetime | None = None) -> None:
+        """Remove entries (e.g. a closure lifted). Unknown ids raise, nothing is removed."""
+        ids = [entry_ids] if isinstance(entry_ids, str) else list(entry_ids)
+        with self._lock:
+            missing = [i for i in ids if i not in self._entries]
+            if missing:
+                raise UnknownEntry(f"no traffic entry with id {', '.join(map(repr, missing))}")
+            edges = [self._entries.pop(i).edges for i in ids]
+            self._advance(at or utcnow(), extra_edges=edges, bump=True)
+
+    def clear(self, *, at: datetime | None = None) -> None:
+        """Remove every entry."""
+        with self._lock:
+            self.remove(list(self._entries), at=at)
+
+    # -------------------------------------------------------------- internals
+    def _advance(self, at: datetime, *, extra_edges: Sequence[np.ndarray] = (),
+                 bump: bool = False) -> None:
+        """Bring the materialised state to the entries active at ``at``, recomputing only the
+        edges of entries whose activity changed (and ``extra_edges``: removed entries)."""
+        active = frozenset(e.id for e in self._entries.values() if e.active(at))
+        changed = active ^ self._active
+        touched = [self._entries[i].edges for i in changed if i in self._entries]
+        touched += list(extra_edges)
+        self._active = active
+        edges = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
+        if len(edges):
+            self._recompute(edges)
+        if len(edges) or bump:
+            self.version += 1
+            self._changed_edges.append((self.version, edges))
+            del self._changed_edges[:-256]
+
+    def _recompute(self, edges: np.ndarray) -> None:
+        """Closures / speeds / factors / openings of ``edges`` from the active entries."""
+        st = self._state
+        closed = np.zeros(len(edges), dtype=bool)
+        speed = np.full(len(edges), np.nan)
+        factor = np.ones(len(edges))
+        opened = np.zeros(len(edges), dtype=bool)
+        actives = sorted((self._entries[i] for i in self._active),
+                         key=lambda e: (e.starts_at, e.seq))
+        for entry in actives:  # later entries override earlier speeds
+            hit = np.isin(edges, entry.edges, assume_unique=False)
+            if not hit.any():
+                continue
+            if entry.kind == "closure":
+                closed |= hit
+            elif entry.kind == "open":
+                opened |= hit
+            elif entry.kind == "factor":
+                pos = np.searchsorted(entry.edges, edges[hit])
+                factor[hit] *= entry.values[pos]
+            else:
+                pos = np.searchsorted(entry.edges, edges[hit])
+                speed[hit] = entry.values[pos]
+        st.closed = st.closed.copy()
+        st.speed_kmh = st.speed_kmh.copy()
+        st.factor = st.factor.copy()
+        st.opened = st.opened.copy()
+        st.closed[edges], st.speed_kmh[edges] = closed, speed
+        st.factor[edges], st.opened[edges] = factor, opened
+
+    def _rebuild_snapshot(self, key: tuple[str, str, ProfileOptions],
+                          old: Weights | None) -> Weights:
+        profile, metric, options = key
+        g = self.graph
+        changed = None if old is None else self.changed_edges_since(old.version)
+        if old is None or changed is None:
+            idx = np.arange(g.n_edges)
+            values = profile_weights(profile, g, idx, self._state, metric=metric,
+                                     options=options)
+            normal = normal_time(g, idx, self._state)
+            time = (values if metric == "time" else
+                    profile_weights(profile, g, idx, self._state, metric="time",
+                                    options=options))
+        else:
+            values, normal = old.values.copy(), old.normal_time.copy()
+            time = values if metric == "time" else old.time.copy()
+            values[changed] = profile_weights(profile, g, changed, self._state, metric=metric,
+                                              options=options)
+            normal[changed] = normal_time(g, changed, self._state)
+            if metric != "time":
+                time[changed] = profile_weights(profile, g, changed, self._state,
+                                                metric="time", options=options)
+        snappable = self._snappable.get((profile, options))
+        if snappable is None:
+            free = TrafficState.free_flow(g.n_edges)
+            snappable = np.isfinite(profile_weights(profile, g, np.arange(g.n_edges), free,
+                                                    metric="distance", options=options))
+            snappable.flags.writeable = False
+            self._snappable[(profile, options)] = snappable
+        return Weights.build(values, profile=profile, metric=metric, version=self.version,
+                             normal_time=normal, time=time, snappable=snappable,
+                             options=options)
+
+    # -------------------------------------------------------------- building entries
+    def _build(self, change: Change, *, at: datetime) -> Entry:
+        errors: list[str] = []
+        starts = change.starts_at or at
+        for name, value in (("starts_at", change.starts_at), ("expires_at", change.expires_at)):
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                errors.append(f"{name} must be a timezone-aware datetime, got {value!r}")
+        if errors:
+            raise TrafficInputError(errors)
+        if change.expires_at is not None and change.expires_at <= starts:
+            raise TrafficInputError([f"validity window ends ({change.expires_at.isoformat()}) "
+                                     f"before it starts ({starts.isoformat()})"])
+        kind, edges, values, geometry = self._resolve(change)
+        if len(edges) == 0:
+            raise TrafficInputError(["it touches no road of the network"])
+        order = np.argsort(edges, kind="stable")
+        edges, values = edges[order], values[order]
+        entry_id = change.id or f"{kind}-{next(self._ids)}"
+        return Entry(id=str(entry_id), kind=kind, source=change.source, starts_at=starts,
+                     expires_at=change.expires_at, edges=edges, values=values,
+                     seq=next(self._seq), note=change.note, geometry=geometry,
+                     change=type(change).__name__)
+
+    def _resolve(self, change: Change) -> tuple[str, np.ndarray, np.ndarray, Any]:
+        g = self.graph
+        if isinstance(change, SegmentSpeeds):
+            return ("speed", *self._segment_speeds(change.speeds), None)
+        if isinstance(change, WaySpeeds):
+            return ("speed", *self._way_speeds(change.speeds), None)
+        if isinstance(change, ClassFactor):
+            _check_factor(change.factor)
+            mask = np.isin(g.highway, _class_codes(change.classes))
+            edges = np.flatnonzero(mask)
+            return "factor", edges, np.full(len(edges), float(change.factor)), None
+        if isinstance(change, AreaFactor):
+            _check_factor(change.factor)
+            geom = _geometry(change.geometry, ("Polygon", "MultiPolygon"))
+            edges = self._edges_touching(geom)
+            if change.classes:
+                edges = edges[np.isin(g.highway[edges], _class_codes(change.classes))]
+            return "factor", edges, np.full(len(edges), float(change.factor)), \
+                dict(change.geometry)
+        if isinstance(change, Closure):
+            if change.edges is not None:
+                edges = np.asarray(change.edges)
+                if edges.ndim != 1 or (len(edges) and edges.dtype.kind not in "iu"):
+                    raise TrafficInputError(["edges must be a list of integer edge ids"])
+                bad = edges[(edges < 0) | (edges >= g.n_edges)]
+                if len(bad):
+                    raise TrafficInputError([f"unknown edge ids {bad[:5].tolist()} (the graph "
+                                             f"has {g.n_edges} edges)"])
+                return "closure", edges.astype(np.int64), np.zeros(len(edges)), None
+            geom = _geometry(change.geometry, ("Point", "LineString", "MultiLineString",
+                                               "Polygon", "MultiPolygon"))
+            if geom.geom_type == "Point":
+                if not (math.isfinite(change.radius_m) and change.radius_m > 0):
+                    raise TrafficInputError([f"radius_m must be > 0, got {change.radius_m}"])
+                edges = self._edges_touching(geom, buffer_m=change.radius_m)
+            elif "LineString" in geom.geom_type:
+                edges = self._edges_along(geom)
+            else:
+                edges = self._edges_touching(geom)
+            return "closure", edges, np.zeros(len(edges)), dict(change.geometry)
+        if isinstance(change, FieldReport):
+            try:
+                lat, lon = validate_coordinate(change.lat, change.lon, what="report location")
+            except ValueError as exc:
+                raise TrafficInputError([str(exc)]) from None
+            if change.kind not in ("blocked", "slowed"):
+                raise TrafficInputError([f"kind must be 'blocked' or 'slowed', got "
+                                         f"{change.kind!r}"])
+            try:
+                snap = self.snapper.snap(lat, lon, radius_m=100.0, what="report location")
+            except GyrophareError as exc:
+                raise TrafficInputError([str(exc)]) from None
+            edges = np.array([e for e in (snap.edge, snap.twin) if e >= 0], dtype=np.int64)
+            geometry = {"type": "Point", "coordinates": [snap.lon, snap.lat]}
+            if change.kind == "blocked":
+                return "closure", edges, np.zeros(len(edges)), geometry
+            _check_factor(change.factor)
+            return "factor", edges, np.full(len(edges), float(change.factor)), geometry
+        if isinstance(change, OpenBarriers):
+            try:
+                lat, lon = validate_coordinate(change.lat, change.lon, what="barrier location")
+            except ValueError as exc:
+                raise TrafficInputError([str(exc)]) from None
+            point = shapely.Point(lon, lat)
+            edges = self._edges_touching(point, buffer_m=change.radius_m)
+            edges = edges[(g.flags[edges] & np.uint32(T.F_BARRIER)) != 0]
+            if len(edges) == 0:
+                raise TrafficInputError([f"no barrier within {change.radius_m:.0f} m of "
+                                         f"({lat:.6f}, {lon:.6f})"])
+            return "open", edges, np.zeros(len(edges)), \
+                {"type": "Point", "coordinates": [lon, lat]}
+        raise TrafficInputError([f"unsupported change type {type(change).__name__}"])
+
+    def _segment_speeds(self, speeds: Sequence[tuple[int, int, float]]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Per edge, the speed that gives the edge's new time: reported segments at their
+        speed, the rest of the edge at free flow (OSRM applies speeds per segment too)."""
+        index = self._segment_index()
+        g = self.graph
+        errors: list[str] = []
+        shares: dict[int, list[tuple[float, float]]] = {}
+        known_nodes = None
+        for k, row in enumerate(speeds):
+            try:
+                a, b, v = int(row[0]), int(row[1]), float(row[2])
+            except (TypeError, ValueError, IndexError):
+                errors.append(f"segment {k}: expected (from_osm_id, to_osm_id, speed_kmh), "
+                              f"got {row!r}")
+                continue
+            if not (0 < v <= MAX_SPEED_KMH) or not math.isfinite(v):
+                errors.append(f"segment {k} ({a}->{b}): speed {v} km/h is outside "
+                              f"(0, {MAX_SPEED_KMH:.0f}]")
+                continue
+            hits = index.get((a, b))
+            if not hits:
+                if known_nodes is None:
+                    known_nodes = set(g.point_osm_id[g.point_osm_id >= 0].tolist())
+                unknown = [x for x in (a, b) if x not in known_nodes]
+                what = (f"unknown OSM node id {', '.join(map(str, unknown))}" if unknown
+                        else "these OSM nodes are not consecutive on a road in this direction")
+                errors.append(f"segment {k} ({a}->{b}): {what}")
+                continue
+            for edge, share in hits:
+                shares.setdefault(edge, []).append((share, v))
+        if errors:
+            raise TrafficInputError(errors)
+        edges = np.fromiter(shares, dtype=np.int64, count=len(shares))
+        values = np.empty(len(edges))
+        for i, e in enumerate(edges):
+            length, free = g.length_m[e], g.time_s[e]
+            covered = sum(s for s, _ in shares[e])
+            t = free * max(0.0, 1.0 - covered) + sum(s * length / (v / 3.6)
+                                                      for s, v in shares[e])
+            values[i] = length / t * 3.6 if t > 0 else MAX_SPEED_KMH
+        return edges, values
+
+    def _segment_index(self) -> dict[tuple[int, int], list[tuple[int, float]]]:
+        """(from OSM id, to OSM id) -> [(edge, share of the edge's length)], built once."""
+        if self._segments is None:
+            g = self.graph
+            gp = g.geom_point
+            lat, lon = g.point_lat[gp], g.point_lon[gp]
+            from engine.graph import haversine_m
+
+            seg = haversine_m(lat[:-1], lon[:-1], lat[1:], lon[1:])
+            edge_of = np.repeat(np.arange(g.n_edges), np.diff(g.geom_offset))
+            same = edge_of[:-1] == edge_of[1:]
+            ids = g.point_osm_id[gp]
+            ok = same & (ids[:-1] >= 0) & (ids[1:] >= 0) & (ids[:-1] != ids[1:])
+            index: dict[tuple[int, int], list[tuple[int, float]]] = {}
+            length = g.length_m
+            for k in np.flatnonzero(ok):
+                e = int(edge_of[k])
+                share = float(seg[k] / length[e]) if length[e] > 0 else 0.0
+                index.setdefault((int(ids[k]), int(ids[k + 1])), []).append((e, share))
+            self._segments = index
+        return self._segments
+
+    def _way_speeds(self, speeds: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
+        g = self.graph
+        if self._way_edges is None:
+            order = np.argsort(g.way_id, kind="stable")
+            ways, starts = np.unique(g.way_id[order], return_index=True)
+            bounds = np.append(starts, len(order))
+            self._way_edges = {int(w): order[bounds[i]:bounds[i + 1]]
+                               for i, w in enumerate(ways) if w > 0}
+        errors, parts, vals = [], [], []
+        for way, v in speeds.items():
+            try:
+                way_i, speed = int(way), float(v)
+            except (TypeError, ValueError):
+                errors.append(f"way {way!r}: expected an integer way id and a speed")
+                continue
+            if way_i not in self._way_edges:
+                errors.append(f"way {way_i}: unknown OSM way id")
+                continue
+            if not (0 < speed <= MAX_SPEED_KMH) or not math.isfinite(speed):
+                errors.append(f"way {way_i}: speed {speed} km/h is outside (0, 250]")
+                continue
+            parts.append(self._way_edges[way_i])
+            vals.append(np.full(len(self._way_edges[way_i]), speed))
+        if errors:
+            raise TrafficInputError(errors)
+        if not parts:
+            raise TrafficInputError(["no way speeds given"])
+        return np.concatenate(parts).astype(np.int64), np.concatenate(vals)
+
+    def _project(self, geom: shapely.Geometry) -> shapely.Geometry:
+        s = self.snapper
+        return shapely.transform(geom, lambda xy: np.stack(
+            [(xy[:, 0] - s._lon0) * s._kx, (xy[:, 1] - s._lat0) * s._ky], axis=1))
+
+    def _with_twins(self, edges: np.ndarray) -> np.ndarray:
+        twins = self.graph.twin[edges]
+        return np.unique(np.concatenate([edges, twins[twins >= 0]])).astype(np.int64)
+
+    def _edges_touching(self, geom: shapely.Geometry, *, buffer_m: float = 0.0) -> np.ndarray:
+        projected = self._project(geom)
+        if buffer_m > 0:
+            segs = self.snapper.tree.query(projected, predicate="dwithin", distance=buffer_m)
+        else:
+            segs = self.snapper.tree.query(projected, predicate="intersects")
+        return self._with_twins(np.unique(self.snapper.seg_edge[segs]))
+
+    def _edges_along(self, line: shapely.Geometry) -> np.ndarray:
+        """Roads running along a line (not merely crossing it): segments whose midpoint lies
+        within :data:`LINE_BUFFER_M` of it."""
+        projected = self._project(line)
+        s = self.snapper
+        segs = s.tree.query(projected, predicate="dwithin", distance=LINE_BUFFER_M)
+        if len(segs):
+            mid = shapely.points((s.ax[segs] + s.bx[segs]) / 2, (s.ay[segs] + s.by[segs]) / 2)
+            segs = segs[shapely.distance(mid, projected) <= LINE_BUFFER_M]
+        return self._with_twins(np.unique(s.seg_edge[segs]))
+
+
+def _check_factor(factor: float) -> None:
+    if not isinstance(factor, int | float) or not math.isfinite(factor) or not 0 < factor <= 4:
+        raise TrafficInputError([f"speed factor must be in (0, 4], got {factor!r}"])
+
+
+def _class_codes(classes: Sequence[str]) -> list[int]:
+    unknown = [c for c in classes if c not in T.HIGHWAY_CODE]
+    if unknown or not classes:
+        raise TrafficInputError([f"unknown road classes {unknown or classes}; known: "
+                                 f"{', '.join(T.HIGHWAY_CLASSES)}"])
+    return [T.HIGHWAY_CODE[c] for c in classes]
+
+
+def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> shapely.Geometry:
+    """A valid GeoJSON geometry of an allowed type, with [lon, lat] coordinates in range."""
+    if not isinstance(obj, Mapping) or "type" not in obj:
+        raise TrafficInputError(["geometry must be a GeoJSON geometry object"])
+    if obj.get("type") not in allowed:
+        raise TrafficInputError([f"geometry type {obj.get('type')!r} not accepted here "
+                                 f"(expected {', '.join(allowed)})"])
+    try:
+        geom = shapely.geometry.shape(obj)
+    except Exception as exc:  # shapely raises several types on malformed input
+        raise TrafficInputError([f"malformed {obj.get('type')} geometry: {exc}"]) from None
+    if geom.is_empty:
+        raise TrafficInputError(["geometry is empty"])
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all():
+        raise TrafficInputError(["geometry has non-finite coordinates"])
+    if (np.abs(coords[:, 0]) > 180).any() or (np.abs(coords[:, 1]) > 90).any():
+        raise TrafficInputError(["geometry coordinates must be [lon, lat] in range "
+                                 "(GeoJSON order: longitude first)"])
+    if not geom.is_valid:
+        raise TrafficInputError([f"invalid geometry: {shapely.is_valid_reason(geom)}"])
+    return geom
+
+
+__all__ = [
+    "AreaFactor", "Change", "ClassFactor", "Closure", "Entry", "FieldReport", "OpenBarriers",
+    "SegmentSpeeds", "TrafficInputError", "TrafficOverlay", "UnknownEntry", "WaySpeeds",
+    "closure_from_feature", "parse_segment_speed_csv",
+]
