@@ -64,16 +64,23 @@ class Step:
 
 @dataclass
 class Signal:
-    """A traffic signal on the route: where, and when the vehicle reaches it."""
+    """A traffic signal on the route: where, when the vehicle reaches it, from which
+    direction it arrives and leaves (degrees clockwise from north)."""
 
     osm_id: int
     lat: float
     lon: float
     seconds_from_start: float
+    distance_from_start_m: float = 0.0
+    approach_bearing: float = 0.0
+    exit_bearing: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"osm_id": self.osm_id, "location": [self.lon, self.lat],
-                "seconds_from_start": round(self.seconds_from_start, 1)}
+                "seconds_from_start": round(self.seconds_from_start, 1),
+                "distance_from_start_m": round(self.distance_from_start_m, 1),
+                "approach_bearing": round(self.approach_bearing, 1),
+                "exit_bearing": round(self.exit_bearing, 1)}
 
 
 @dataclass
@@ -445,6 +452,7 @@ class Router:
         leg_len = g.length_m[E] * span
         leg_time = time_w[E] * span
         before = np.concatenate([[0.0], np.cumsum(leg_time)[:-1]])
+        before_m = np.concatenate([[0.0], np.cumsum(leg_len)[:-1]])
         # every geometry entry of every leg's edge, with its position along the edge
         lo, hi = g.geom_offset[E], g.geom_offset[E + 1]
         counts = hi - lo
@@ -455,10 +463,11 @@ class Router:
         pts = g.geom_point[entry[inside]]
         legk = leg_of[inside]
         t_at = before[legk] + (pos[inside] - S[legk]) * time_w[E[legk]]
+        m_at = before_m[legk] + (pos[inside] - S[legk]) * g.length_m[E[legk]]
         # consecutive legs share their junction: keep it once
         dup = np.zeros(len(pts), dtype=bool)
         dup[1:] = pts[1:] == pts[:-1]
-        pts, t_at = pts[~dup], t_at[~dup]
+        pts, t_at, m_at = pts[~dup], t_at[~dup], m_at[~dup]
 
         lon, lat = g.point_lon[pts], g.point_lat[pts]
         coords = [o.location()]
@@ -489,7 +498,11 @@ class Router:
         for k in sig:
             oid = int(g.point_osm_id[pts[k]])
             if not signals or signals[-1].osm_id != oid:
-                signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k])))
+                prev = (lat[k - 1], lon[k - 1]) if k > 0 else (o.lat, o.lon)
+                nxt = (lat[k + 1], lon[k + 1]) if k + 1 < len(pts) else (d.lat, d.lon)
+                signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k]),
+                                      float(m_at[k]), bearing(*prev, lat[k], lon[k]),
+                                      bearing(lat[k], lon[k], *nxt)))
         # steps: consecutive legs on the same street name
         name_ids = g.name_id[E]
         starts = np.flatnonzero(np.concatenate([[True], name_ids[1:] != name_ids[:-1]]))
@@ -645,6 +658,15 @@ def _pair(point: object, what: str) -> tuple[float, float]:
     except (TypeError, ValueError) as exc:
         raise InvalidCoordinate(f"{what}: expected a (lat, lon) pair, got {point!r}") from exc
     return lat, lon
+
+
+def bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial great-circle bearing from point 1 to point 2, degrees clockwise from north."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dl = np.radians(lon2 - lon1)
+    x = np.sin(dl) * np.cos(p2)
+    y = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
+    return float(np.degrees(np.arctan2(x, y)) % 360.0)
 
 
 def _along_fraction(graph: RoadGraph) -> np.ndarray:
