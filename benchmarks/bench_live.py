@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover - older tree
         Dispatcher = None
     if Dispatcher is not None:
+        overlay.clear(at=T0)
         idx = rng.choice(car_nodes, 30, replace=False)
         hospitals = [Hospital(id=f"h{i}", name=f"benchmark site {i} (synthetic)",
                               lat=float(g.lat[v]), lon=float(g.lon[v]),
-                              beds={BedType.AdultICU: BedCapacity(20, int(rng.integers(0, 20))),
-                                    BedType.MedicalSurgical: BedCapacity(80, 40)},
+                              beds={BedType.ADULT_ICU: BedCapacity(20, int(rng.integers(0, 20))),
+                                    BedType.MEDICAL_SURGICAL: BedCapacity(80, 40)},
                               capabilities=frozenset({"emergency"}), updated_at=T0, demo=True)
                      for i, v in enumerate(idx)]
         board = HospitalBoard(hospitals)
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def dispatch(i: int) -> None:
             v = incidents[i]
-            dispatcher.dispatch((g.lat[v], g.lon[v]), Need(bed_type=BedType.AdultICU), at=T0,
+            dispatcher.dispatch((g.lat[v], g.lon[v]), Need(bed_type=BedType.ADULT_ICU), at=T0,
                                 register=False)
 
         med, p90 = median_ms(dispatch, args.repeat)

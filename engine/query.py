@@ -251,6 +251,7 @@ class Router:
         self._local = threading.local()
         self._matrix_lock = threading.Lock()
         self._factors: dict[int, float] = {}
+        self._snaps: dict[tuple, tuple[np.ndarray, Snap]] = {}
         self._along_frac = _along_fraction(graph)
         if warm_up:
             warm_up_kernels()
@@ -286,6 +287,24 @@ class Router:
                              normal_time=base.normal_time,
                              time=w if metric == "time" else base.time)
 
+    def _snap(self, lat: object, lon: object, *, usable: np.ndarray, radius_m: float,
+              what: str) -> Snap:
+        """Snap with a small cache: hospitals, stations and ambulances snap again and again."""
+        try:
+            key = (float(lat), float(lon), id(usable), radius_m)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            key = None
+        if key is not None:
+            hit = self._snaps.get(key)
+            if hit is not None and hit[0] is usable:
+                return hit[1]
+        snap = self.snapper.snap(lat, lon, usable=usable, radius_m=radius_m, what=what)
+        if key is not None:
+            if len(self._snaps) >= 4096:
+                self._snaps.clear()
+            self._snaps[key] = (usable, snap)
+        return snap
+
     def _astar_factor(self, w: Weights) -> float:
         key = id(w.values)
         factor = self._factors.get(key)
@@ -303,7 +322,7 @@ class Router:
         """Snap a ``(lat, lon)`` to the nearest road usable with these weights."""
         usable = self._resolve(profile, metric, weights, at, False).snappable
         lat, lon = _pair(point, what)
-        return self.snapper.snap(lat, lon, usable=usable, radius_m=self.snap_radius_m,
+        return self._snap(lat, lon, usable=usable, radius_m=self.snap_radius_m,
                                  what=what)
 
     @staticmethod
@@ -384,9 +403,9 @@ class Router:
         w, usable = W.values, W.snappable
         lat_o, lon_o = _pair(origin, "origin")
         lat_d, lon_d = _pair(destination, "destination")
-        o = self.snapper.snap(lat_o, lon_o, usable=usable, radius_m=self.snap_radius_m,
+        o = self._snap(lat_o, lon_o, usable=usable, radius_m=self.snap_radius_m,
                               what="origin")
-        d = self.snapper.snap(lat_d, lon_d, usable=usable, radius_m=self.snap_radius_m,
+        d = self._snap(lat_d, lon_d, usable=usable, radius_m=self.snap_radius_m,
                               what="destination")
         g = self.graph
         src = self._sources(o, w, g.head)
@@ -536,7 +555,7 @@ class Router:
 
     def _snap_all(self, points: Sequence[Coordinate], usable: np.ndarray, what: str
                   ) -> list[Snap]:
-        return [self.snapper.snap(*_pair(p, f"{what} {i}"), usable=usable,
+        return [self._snap(*_pair(p, f"{what} {i}"), usable=usable,
                                   radius_m=self.snap_radius_m, what=f"{what} {i}")
                 for i, p in enumerate(points)]
 
