@@ -96,7 +96,8 @@ def cmd_route(args: argparse.Namespace) -> int:
 
     graph = _load(args, progress=not args.json)
     router = Router(graph, snap_radius_m=args.snap_radius)
-    result = router.route(args.from_, args.to, metric=args.metric, algorithm=args.algorithm)
+    result = router.route(args.from_, args.to, profile=args.profile, metric=args.metric,
+                          algorithm=args.algorithm, contraflow=args.contraflow)
     if not result.reachable:
         if args.json:
             print(json.dumps(result.to_dict()))
@@ -105,8 +106,12 @@ def cmd_route(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict()))
         return EXIT_OK
-    print(f"route on {graph.meta.get('name', 'graph')} ({args.metric}, car, free flow)")
+    print(f"route on {graph.meta.get('name', 'graph')} ({args.metric}, {args.profile}, "
+          "free flow)")
     print(f"  duration  {_fmt_duration(result.duration_s)} ({result.duration_s:.1f} s)")
+    if args.profile == "ambulance" and result.eta_normal_s is not None:
+        print(f"  ETA       {_fmt_duration(result.duration_s)} with lights and sirens, "
+              f"{_fmt_duration(result.eta_normal_s)} at normal traffic speed")
     print(f"  distance  {result.distance_m / 1000:.2f} km")
     print(f"  from      {result.origin.lat:.6f},{result.origin.lon:.6f} "
           f"(snapped {result.origin.distance_m:.0f} m)")
@@ -139,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_source_args(route)
     route.add_argument("--from", dest="from_", type=_latlon, required=True, metavar="LAT,LON")
     route.add_argument("--to", type=_latlon, required=True, metavar="LAT,LON")
+    route.add_argument("--profile", choices=("car", "ambulance"), default="car",
+                       help="ambulance: lights and sirens, bus lanes, emergency links")
+    route.add_argument("--contraflow", action="store_true",
+                       help="ambulance may drive against one-way streets (with a penalty)")
     route.add_argument("--metric", choices=("time", "distance"), default="time")
     route.add_argument("--algorithm", choices=("bidirectional", "dijkstra", "astar"),
                        default="bidirectional")
