@@ -128,6 +128,39 @@ def cmd_route(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the HTTP service (graph loaded and kernels warmed before the first request)."""
+    import os
+
+    import uvicorn
+
+    env = {"GYROPHARE_OSM": args.osm, "GYROPHARE_GRAPH": args.graph,
+           "GYROPHARE_PLACE": args.place, "GYROPHARE_REDIS_URL": args.redis_url,
+           "GYROPHARE_HOSPITALS": args.hospitals, "GYROPHARE_CACHE_DIR": args.cache_dir}
+    for key, value in env.items():
+        if value:
+            os.environ[key] = str(value)
+    from api.settings import Settings
+
+    settings = Settings()
+    host = args.host or settings.host
+    if settings.open_access and host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"gyrophare: no API keys configured (GYROPHARE_API_KEYS): refusing to listen on "
+              f"{host}; listening on 127.0.0.1 only", file=sys.stderr)
+        host = "127.0.0.1"
+    if args.workers > 1 and not settings.redis_url:
+        print("gyrophare: several workers share state through Redis: add --redis-url "
+              "(the embedded store serves one worker)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    port = args.port or settings.port
+    print(f"gyrophare: API docs at http://{host}:{port}/docs (health: /health); "
+          f"store: {'redis ' + settings.redis_url if settings.redis_url else 'embedded'}; "
+          "map data © OpenStreetMap contributors, ODbL 1.0", file=sys.stderr)
+    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port,
+                workers=args.workers, log_level=args.log_level)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gyrophare", description="Emergency routing on OpenStreetMap roads.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="max distance from a road, metres (default 500)")
     route.add_argument("--json", action="store_true", help="print one JSON object")
     route.set_defaults(func=cmd_route)
+
+    serve = sub.add_parser("serve", help="run the HTTP API (FastAPI) on this map")
+    _add_source_args(serve)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--redis-url", help="shared state in Redis, e.g. redis://127.0.0.1:6379/0"
+                       " (default: embedded store, one worker)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (needs Redis)")
+    serve.add_argument("--hospitals", metavar="FILE", help="hospital file (data/hospitals "
+                       "format); default: the map's OSM hospitals or the demo facilities")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

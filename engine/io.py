@@ -26,6 +26,19 @@ from engine.graph import ARRAY_FIELDS, RoadGraph, build_csr, compile_extract, ha
 #: Bump when the cached arrays change meaning: older cache files are then ignored.
 GRAPH_FORMAT = "gyrophare-graph-3"
 
+
+def _code_version() -> str:
+    """Hash of the code that turns OSM into a graph: a cache built by other code is not
+    reused even when nobody remembered to bump :data:`GRAPH_FORMAT`."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256(GRAPH_FORMAT.encode())
+    for path in sorted([*(root / "extract").glob("*.py"), root / "graph.py", root / "io.py"]):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+CODE_VERSION = _code_version()
+
 ProgressFn = Callable[[str, int, int | None], None]
 
 
@@ -230,7 +243,7 @@ def load_graph(
 
     cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     if place is not None or bbox is not None:
-        key = hashlib.sha256(f"{GRAPH_FORMAT}|{place}|{bbox}".encode()).hexdigest()[:20]
+        key = hashlib.sha256(f"{CODE_VERSION}|{place}|{bbox}".encode()).hexdigest()[:20]
         cached = cache_root / f"download-{key}.npz"
         if cache and cached.is_file():
             return load_cached(cached)
@@ -252,7 +265,8 @@ def load_graph(
         return load_cached(path)
     kind = source_kind(path)
     digest = file_digest(path)
-    cached = cache_root / f"{path.name.split('.')[0]}-{digest[:16]}-{GRAPH_FORMAT}.npz"
+    stem = path.name.split(".")[0]
+    cached = cache_root / f"{stem}-{digest[:16]}-{GRAPH_FORMAT}-{CODE_VERSION}.npz"
     if cache and cached.is_file():
         try:
             return load_cached(cached)

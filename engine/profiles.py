@@ -184,7 +184,8 @@ class Weights:
     values: np.ndarray
     profile: str
     metric: str
-    version: int
+    version: int  #: the overlay's public version (``weights_version``)
+    state: int  #: the overlay's internal state counter (what the arrays were built from)
     normal_time: np.ndarray  #: seconds at normal traffic speed (the second ETA)
     time: np.ndarray  #: seconds for this profile (equals ``values`` for the time metric)
     usable: np.ndarray = field(repr=False)
@@ -195,7 +196,7 @@ class Weights:
 
     @classmethod
     def build(cls, values: np.ndarray, *, profile: str, metric: str, version: int,
-              normal_time: np.ndarray, time: np.ndarray | None = None,
+              normal_time: np.ndarray, time: np.ndarray | None = None, state: int = -1,
               snappable: np.ndarray | None = None,
               options: ProfileOptions | None = None) -> Weights:
         values = np.ascontiguousarray(values, dtype=np.float64)
@@ -204,7 +205,7 @@ class Weights:
         time = values if time is None else time
         usable = np.isfinite(values)
         usable.flags.writeable = False
-        return cls(values, profile, metric, version, normal_time, time, usable,
+        return cls(values, profile, metric, version, state, normal_time, time, usable,
                    usable if snappable is None else snappable, options or ProfileOptions())
 
 

@@ -2,8 +2,10 @@
 
 The graph never changes; the overlay keeps a list of *entries* (each with an id, a source and
 a validity window) and materialises, per profile, the weight array valid at a given time.
-A change recomputes only the edges it touches, and every change of the materialised state
-bumps :attr:`TrafficOverlay.version` — the ``weights_version`` responses report.
+A change recomputes only the edges it touches. :attr:`TrafficOverlay.version` counts the
+changes to the entries (applied batches, removals): it is the ``weights_version`` responses
+report, identical on every worker that applied the same changes; together with the time of
+the query (entries start and expire by themselves) it names exactly which roads were open.
 
 Inputs (each a small dataclass; a batch is validated as a whole and applied all or nothing):
 
@@ -19,6 +21,7 @@ Inputs (each a small dataclass; a batch is validated as a whole and applied all 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import math
@@ -173,6 +176,60 @@ class Entry:
 
 
 # ------------------------------------------------------------------------------ parsing
+def change_to_dict(change: Change) -> dict[str, Any]:
+    """A JSON-ready dict of a change (for event logs shared between workers)."""
+    data = dataclasses.asdict(change)
+    for key in ("starts_at", "expires_at"):
+        if data.get(key) is not None:
+            data[key] = data[key].isoformat()
+    if isinstance(change, WaySpeeds):
+        data["speeds"] = {str(k): v for k, v in change.speeds.items()}
+    return {"type": type(change).__name__, **data}
+
+
+def change_from_dict(data: Mapping[str, Any]) -> Change:
+    """Inverse of :func:`change_to_dict`; also the JSON form the API accepts.
+
+    Raises
+    ------
+    TrafficInputError
+        Unknown ``type``, unknown or missing fields, unparsable times.
+    """
+    if not isinstance(data, Mapping):
+        raise TrafficInputError(["a change must be a JSON object"])
+    kind = data.get("type")
+    cls = CHANGE_TYPES.get(str(kind))
+    if cls is None:
+        raise TrafficInputError([f"unknown change type {kind!r}; expected one of "
+                                 f"{', '.join(CHANGE_TYPES)}"])
+    fields = {f.name for f in dataclasses.fields(cls)}
+    args = {k: v for k, v in data.items() if k != "type"}
+    unknown = sorted(set(args) - fields)
+    if unknown:
+        raise TrafficInputError([f"{kind}: unknown field(s) {', '.join(unknown)}"])
+    errors = []
+    for key in ("starts_at", "expires_at"):
+        if args.get(key) is not None:
+            try:
+                args[key] = _parse_time(args[key])
+            except ValueError as exc:
+                errors.append(f"{kind}.{key}: {exc}")
+    if cls is WaySpeeds and isinstance(args.get("speeds"), Mapping):
+        try:
+            args["speeds"] = {int(k): v for k, v in args["speeds"].items()}
+        except (TypeError, ValueError):
+            errors.append(f"{kind}.speeds: keys must be OSM way ids (integers)")
+    if cls is SegmentSpeeds and isinstance(args.get("speeds"), list):
+        args["speeds"] = [tuple(row) if isinstance(row, list | tuple) else row
+                          for row in args["speeds"]]
+    if errors:
+        raise TrafficInputError(errors)
+    try:
+        return cls(**args)
+    except TypeError as exc:
+        raise TrafficInputError([f"{kind}: {exc}"]) from None
+
+
 def parse_segment_speed_csv(text: str, *, source: str = "csv", **window: Any) -> SegmentSpeeds:
     """Parse OSRM's segment-speed CSV (``from_osm_id,to_osm_id,speed_kmh[,rate]``).
 
@@ -279,7 +336,8 @@ class TrafficOverlay:
         self._snappable: dict[tuple[str, ProfileOptions], np.ndarray] = {}
         self._segments: tuple[np.ndarray, ...] | None = None
         self._way_edges: dict[int, np.ndarray] | None = None
-        self.version = 0
+        self.version = 0  #: changes to the entries (public, deterministic across workers)
+        self._state_version = 0  #: changes to the materialised arrays (internal cache key)
         self._changed_edges: list[tuple[int, np.ndarray]] = []
 
     # -------------------------------------------------------------- reading
@@ -311,16 +369,25 @@ class TrafficOverlay:
             self._advance(at or utcnow())
             key = (profile, metric, options)
             snap = self._snapshots.get(key)
-            if snap is None or snap.version != self.version:
+            if snap is None or snap.state != self._state_version:
                 snap = self._rebuild_snapshot(key, snap)
+                self._snapshots[key] = snap
+            elif snap.version != self.version:  # entries changed, arrays did not
+                snap = dataclasses.replace(snap, version=self.version)
                 self._snapshots[key] = snap
             return snap
 
+    @property
+    def state_version(self) -> int:
+        """Counter of changes to the materialised arrays (entries applied, removed, started
+        or expired); :attr:`Weights.state` carries it."""
+        return self._state_version
+
     def changed_edges_since(self, version: int) -> np.ndarray | None:
-        """Edges whose weights changed after ``version`` (for partial re-customization), or
-        ``None`` when that history is no longer kept."""
+        """Edges whose weights changed after state ``version`` (see :attr:`state_version`;
+        for partial re-customization), or ``None`` when that history is no longer kept."""
         with self._lock:
-            if version == self.version:
+            if version == self._state_version:
                 return np.zeros(0, dtype=np.int64)
             if not self._changed_edges or self._changed_edges[0][0] > version + 1:
                 return None  # that far back is no longer kept
@@ -338,34 +405,47 @@ class TrafficOverlay:
             Every problem in the batch (unknown OSM ids, malformed geometry, speeds outside
             (0, 250] km/h, windows ending before they start, duplicate ids...).
         """
-        if isinstance(changes, Change):
-            changes = [changes]
-        changes = list(changes)
         at = at or utcnow()
-        errors: list[str] = []
-        built: list[Entry] = []
         with self._lock:
-            seen: set[str] = set()
-            for i, change in enumerate(changes):
-                where = f"change {i} ({type(change).__name__})"
-                try:
-                    entry = self._build(change, at=at)
-                except TrafficInputError as exc:
-                    errors.extend(f"{where}: {e}" for e in exc.errors)
-                    continue
-                if entry.id in self._entries or entry.id in seen:
-                    errors.append(f"{where}: an entry with id {entry.id!r} already exists")
-                    continue
-                seen.add(entry.id)
-                built.append(entry)
-            if not changes:
-                errors.append("empty batch")
-            if errors:
-                raise TrafficInputError(errors)
+            built = self._prepare(changes, at)
             for entry in built:
                 self._entries[entry.id] = entry
             self._advance(at, bump=True)
         return [e.id for e in built]
+
+    def validate(self, changes: Change | Iterable[Change], *, at: datetime | None = None
+                 ) -> None:
+        """Raise :class:`TrafficInputError` exactly as :meth:`apply` would; change nothing."""
+        with self._lock:
+            self._prepare(changes, at or utcnow())
+
+    def _prepare(self, changes: Change | Iterable[Change], at: datetime) -> list[Entry]:
+        if isinstance(changes, Change):
+            changes = [changes]
+        changes = list(changes)
+        errors: list[str] = []
+        built: list[Entry] = []
+        seen: set[str] = set()
+        for i, change in enumerate(changes):
+            where = f"change {i} ({type(change).__name__})"
+            if not isinstance(change, Change):
+                errors.append(f"change {i}: not a traffic change ({type(change).__name__})")
+                continue
+            try:
+                entry = self._build(change, at=at)
+            except TrafficInputError as exc:
+                errors.extend(f"{where}: {e}" for e in exc.errors)
+                continue
+            if entry.id in self._entries or entry.id in seen:
+                errors.append(f"{where}: an entry with id {entry.id!r} already exists")
+                continue
+            seen.add(entry.id)
+            built.append(entry)
+        if not changes:
+            errors.append("empty batch")
+        if errors:
+            raise TrafficInputError(errors)
+        return built
 
     def remove(self, entry_ids: str | Iterable[str], *, at: datetime | None = None) -> None:
         """Remove entries (e.g. a closure lifted). Unknown ids raise, nothing is removed."""
@@ -395,9 +475,11 @@ class TrafficOverlay:
         edges = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
         if len(edges):
             self._recompute(edges)
-        if len(edges) or bump:
+        if bump:
             self.version += 1
-            self._changed_edges.append((self.version, edges))
+        if len(edges):
+            self._state_version += 1
+            self._changed_edges.append((self._state_version, edges))
             del self._changed_edges[:-256]
 
     def _recompute(self, edges: np.ndarray) -> None:
@@ -434,7 +516,7 @@ class TrafficOverlay:
                           old: Weights | None) -> Weights:
         profile, metric, options = key
         g = self.graph
-        changed = None if old is None else self.changed_edges_since(old.version)
+        changed = None if old is None else self.changed_edges_since(old.state)
         if old is None or changed is None:
             idx = np.arange(g.n_edges)
             values = profile_weights(profile, g, idx, self._state, metric=metric,
@@ -460,6 +542,7 @@ class TrafficOverlay:
             snappable.flags.writeable = False
             self._snappable[(profile, options)] = snappable
         return Weights.build(values, profile=profile, metric=metric, version=self.version,
+                             state=self._state_version,
                              normal_time=normal, time=time, snappable=snappable,
                              options=options)
 
@@ -720,8 +803,11 @@ def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> shapel
     return geom
 
 
+CHANGE_TYPES: dict[str, type[Change]] = {c.__name__: c for c in (
+    SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure, FieldReport, OpenBarriers)}
+
 __all__ = [
     "AreaFactor", "Change", "ClassFactor", "Closure", "Entry", "FieldReport", "OpenBarriers",
     "SegmentSpeeds", "TrafficInputError", "TrafficOverlay", "UnknownEntry", "WaySpeeds",
-    "closure_from_feature", "parse_segment_speed_csv",
+    "change_from_dict", "change_to_dict", "closure_from_feature", "parse_segment_speed_csv",
 ]

@@ -1,0 +1,54 @@
+"""Health and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from api.deps import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(state: State, response: Response) -> dict[str, Any]:
+    """``ok`` or ``degraded`` (store unreachable: answers use the last known state), graph
+    figures, store connectivity, ``weights_version``, stale hospital statuses."""
+    info = state.health()
+    store_ok = info["store"]["ok"] and state.store.ping()
+    stale_hospitals = [r.hospital_id for r in state.board.saturation()
+                       if r.bed_type is None and r.stale]
+    status = "ok" if store_ok else "degraded"
+    if not store_ok:
+        response.status_code = 503
+    g = state.graph
+    return {"status": status, "graph": {"name": g.meta.get("name"), "nodes": g.n_nodes,
+                                        "edges": g.n_edges},
+            "store": {**info["store"], "ok": store_ok}, "weights_version": info["weights_version"],
+            "stale": not store_ok, "stale_hospitals": stale_hospitals,
+            "traffic_entries": len(state.overlay.entries()),
+            "ambulances_en_route": len(state.board.en_route())}
+
+
+def state_metrics(state: State) -> bytes:
+    """Prometheus text for the live state: store events, weights version, saturation levels
+    (request latencies come from the app's middleware registry)."""
+    registry = CollectorRegistry()
+    c = state.counters
+    for name, value, doc in (
+        ("gyrophare_events_applied", c.events_applied, "store events applied by this worker"),
+        ("gyrophare_events_written", c.events_written, "writes acknowledged by the store"),
+        ("gyrophare_writes_rejected_store_unavailable", c.write_rejected_store,
+         "writes refused because the store was unreachable"),
+        ("gyrophare_follower_errors", c.follower_errors, "events that failed to apply"),
+        ("gyrophare_weights_version", state.overlay.version, "traffic weights version"),
+        ("gyrophare_store_up", 0 if state.stale else 1, "1 when the state store answers"),
+    ):
+        Gauge(name, doc, registry=registry).set(value)
+    level = Gauge("gyrophare_hospital_level", "saturation level (0 normal .. 3 closed)",
+                  ["hospital", "bed_type"], registry=registry)
+    for row in state.board.saturation():
+        level.labels(row.hospital_id, str(row.bed_type or "overall")).set(int(row.level))
+    return generate_latest(registry)

@@ -1,0 +1,105 @@
+"""Live traffic: segment speeds (JSON or OSRM CSV), closures, field reports, any batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import CommandCentre, Dispatcher
+from api.deps import State
+from api.schemas import ChangesRequest, ReportRequest, SpeedsRequest
+from engine.traffic import change_to_dict, closure_from_feature
+from engine.traffic import parse_segment_speed_csv as parse_csv
+
+router = APIRouter(prefix="/v1", tags=["traffic"])
+
+
+def _apply(state: State, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    event = state.submit("traffic.apply", {"changes": changes})
+    ids = [c["id"] for c in event.payload["changes"]]
+    return {"ids": ids, "weights_version": state.overlay.version}
+
+
+@router.post("/traffic/speeds", openapi_extra={"requestBody": {"content": {
+    "application/json": {"schema": SpeedsRequest.model_json_schema()},
+    "text/csv": {"schema": {"type": "string"},
+                 "example": "from_osm_id,to_osm_id,speed_kmh\n25239340,25239343,20\n"}}}})
+async def speeds(request: Request, state: State, _: CommandCentre) -> dict[str, Any]:
+    """Segment speeds as JSON, or OSRM's segment-speed CSV as the body (``text/csv``)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    body = await request.body()
+    if ctype in ("text/csv", "text/plain"):
+        params = request.query_params
+        window = {k: params[k] for k in ("source", "starts_at", "expires_at") if k in params}
+        change = parse_csv(body.decode("utf-8", errors="replace"), source="csv")
+        data = change_to_dict(change)
+        data.update(window)
+        changes = [data]
+    else:
+        try:
+            req = SpeedsRequest.model_validate_json(body)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                _pydantic_errors(exc)) from None
+        if not req.speeds and not req.ways:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "give speeds (segments) or ways")
+        changes = []
+        if req.speeds:
+            changes.append({"type": "SegmentSpeeds", **req.window(),
+                            "speeds": [[int(a), int(b), float(v)] for a, b, v in req.speeds]})
+        if req.ways:
+            changes.append({"type": "WaySpeeds", **req.window(), "speeds": req.ways})
+    return await run_in_threadpool(_apply, state, changes)
+
+
+def _pydantic_errors(exc: Exception) -> Any:
+    errors = getattr(exc, "errors", None)
+    return errors() if callable(errors) else str(exc)
+
+
+@router.post("/closures", status_code=status.HTTP_201_CREATED)
+def closures(feature: dict[str, Any], state: State, _: CommandCentre) -> dict[str, Any]:
+    """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``), LineString or
+    Polygon; validity in ``properties.starts_at`` / ``expires_at`` (default: now until
+    deleted). Returns the closure's id."""
+    change = closure_from_feature(feature)
+    result = _apply(state, [change_to_dict(change)])
+    entry = state.overlay.get(result["ids"][0])
+    return {"id": entry.id, "edges": len(entry.edges),
+            "weights_version": result["weights_version"]}
+
+
+@router.delete("/closures/{entry_id}")
+def delete_closure(entry_id: str, state: State, _: CommandCentre) -> dict[str, Any]:
+    entry = state.overlay.get(entry_id)
+    state.submit("traffic.remove", {"ids": [entry.id]})
+    return {"id": entry_id, "deleted": True, "weights_version": state.overlay.version}
+
+
+@router.post("/reports", status_code=status.HTTP_201_CREATED)
+def reports(body: ReportRequest, state: State, _: CommandCentre) -> dict[str, Any]:
+    """A field report ("blocked" / "slowed" at a point), snapped to the nearest road."""
+    lon, lat = body.location
+    result = _apply(state, [{"type": "FieldReport", **body.window(), "lat": lat, "lon": lon,
+                             "kind": body.kind, "factor": body.factor}])
+    entry = state.overlay.get(result["ids"][0])
+    return {"id": entry.id, "snapped": entry.geometry, "edges": len(entry.edges),
+            "weights_version": result["weights_version"]}
+
+
+@router.post("/traffic", status_code=status.HTTP_201_CREATED)
+def changes(body: ChangesRequest, state: State, _: CommandCentre) -> dict[str, Any]:
+    """Any batch of changes (SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure,
+    FieldReport, OpenBarriers), all or nothing."""
+    return _apply(state, body.changes)
+
+
+@router.get("/traffic")
+def traffic(state: State, _: Dispatcher, active_only: bool = False) -> dict[str, Any]:
+    """Traffic entries and the current ``weights_version``."""
+    return {"weights_version": state.overlay.version, "stale": state.stale,
+            "entries": [e.to_dict() for e in state.overlay.entries(active_only=active_only)]}
+

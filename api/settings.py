@@ -1,0 +1,74 @@
+"""Service settings (pydantic-settings): environment variables ``GYROPHARE_*`` or a ``.env``.
+
+- ``GYROPHARE_OSM`` / ``GYROPHARE_PLACE`` / ``GYROPHARE_GRAPH``: the map (file, place to
+  download, cached graph); none: the embedded sample city.
+- ``GYROPHARE_HOST`` / ``GYROPHARE_PORT``: where to listen (127.0.0.1:8000).
+- ``GYROPHARE_REDIS_URL``: shared state in Redis (several workers or instances); none: the
+  embedded store, kept in ``GYROPHARE_STATE_FILE`` (default in the cache folder).
+- ``GYROPHARE_HOSPITALS``: hospital file (``data/hospitals/*.json`` format); default: the
+  map's OSM hospitals, or the demonstration facilities of the sample city.
+- ``GYROPHARE_API_KEYS``: JSON ``{"key": "role"}`` with roles dispatcher, command_centre,
+  planner, admin; none: the service listens on localhost only.
+- ``GYROPHARE_MAX_BODY_BYTES`` (1 MiB), ``GYROPHARE_MAX_TABLE_COORDINATES`` (200),
+  ``GYROPHARE_SNAP_RADIUS_M`` (500).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Role(IntEnum):
+    """Roles are cumulative: each one may do what the ones below it may."""
+
+    dispatcher = 1  #: routes, dispatch, reads
+    command_centre = 2  #: + traffic, closures, field reports, hospital status
+    planner = 3  #: + scenarios
+    admin = 4
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GYROPHARE_", env_file=".env",
+                                      extra="ignore")
+
+    osm: str | None = None
+    place: str | None = None
+    graph: str | None = None
+    hospitals: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    redis_url: str | None = None
+    redis_prefix: str = "gyrophare"
+    state_file: Path | None = None
+    api_keys: dict[str, Role] = Field(default_factory=dict)
+    max_body_bytes: int = 1 << 20
+    max_table_coordinates: int = 200
+    snap_radius_m: float = 500.0
+    follow_timeout_s: float = 0.05
+    sender: str = "gyrophare@localhost"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _roles(cls, value: object) -> object:
+        if isinstance(value, dict):
+            out = {}
+            for key, role in value.items():
+                if isinstance(role, str):
+                    try:
+                        role = Role[role]
+                    except KeyError:
+                        raise ValueError(f"unknown role {role!r} for an API key; roles: "
+                                         f"{', '.join(r.name for r in Role)}") from None
+                out[key] = role
+            return out
+        return value
+
+    @property
+    def open_access(self) -> bool:
+        """No API keys: everybody is admin, so the service must stay on localhost."""
+        return not self.api_keys
