@@ -151,6 +151,11 @@ class LiveState:
                  f"{uuid.uuid4().hex[:10]}"} for c in payload["changes"]]}
         event = Event(event_type, payload, at or utcnow())
         with self._write_lock:
+            try:
+                self.catch_up()  # validate against every write before ours, not a stale view
+            except StoreUnavailable:
+                self.counters.write_rejected_store += 1
+                raise
             self.validate(event)
             try:
                 position = self.store.append(event)
@@ -159,7 +164,10 @@ class LiveState:
                 self._mark(False, str(exc))
                 raise
             self.counters.events_written += 1
-            self.catch_up(until=position)
+            try:
+                self.catch_up(until=position)
+            except StoreUnavailable:
+                pass  # written and accepted: the follower applies it when the store answers
         return event
 
     def validate(self, event: Event) -> None:

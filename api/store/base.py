@@ -39,8 +39,10 @@ class Store(ABC):
 
     @abstractmethod
     def append(self, event: Event) -> str:
-        """Add an event; return its position once the store has it durably (or raise
-        :class:`StoreUnavailable`: then the event is not in the log)."""
+        """Add an event; return its position once the store has accepted it (embedded: written
+        and fsynced to its file; Redis: the server holds it, durability per its persistence
+        settings — deploy with ``appendonly yes``). Raise :class:`StoreUnavailable` when it
+        was not accepted."""
 
     @abstractmethod
     def read_after(self, position: str | None, *, until: str | None = None,
