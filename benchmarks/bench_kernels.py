@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import emit
 
 from engine import kernels as K
 from engine.io import load_graph
@@ -204,11 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{' (extrapolated from ' + str(nx_k) + ')' if nx_k < k else ''} | {nt:.2f} | | "
         f"{nt / gm:.1f}x |",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    emit(lines, args.out)
     return 0
 
 

@@ -29,6 +29,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import emit
 
 from engine.io import load_graph
 from engine.query import Router
@@ -180,11 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| coverage, 5 stations, 8 minutes (nodes, km, polygon) | {med:.3f} | "
                      f"{p90:.3f} |")
 
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+    emit(lines, args.out)
     return 0
 
 

@@ -207,13 +207,8 @@ def change_from_dict(data: Mapping[str, Any]) -> Change:
     unknown = sorted(set(args) - fields)
     if unknown:
         raise TrafficInputError([f"{kind}: unknown field(s) {', '.join(unknown)}"])
-    errors = []
-    for key in ("starts_at", "expires_at"):
-        if args.get(key) is not None:
-            try:
-                args[key] = _parse_time(args[key])
-            except ValueError as exc:
-                errors.append(f"{kind}.{key}: {exc}")
+    window, errors = _parse_window(args, where=str(kind))
+    args.update(window)
     if cls is WaySpeeds and isinstance(args.get("speeds"), Mapping):
         try:
             args["speeds"] = {int(k): v for k, v in args["speeds"].items()}
@@ -277,14 +272,7 @@ def closure_from_feature(feature: Mapping[str, Any], *, source: str = "api") -> 
     if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
         raise TrafficInputError(["expected a GeoJSON Feature"])
     props = dict(feature.get("properties") or {})
-    errors: list[str] = []
-    window = {}
-    for key in ("starts_at", "expires_at"):
-        if props.get(key) is not None:
-            try:
-                window[key] = _parse_time(props[key])
-            except ValueError as exc:
-                errors.append(f"properties.{key}: {exc}")
+    window, errors = _parse_window(props, where="properties")
     radius = props.get("radius_m", 25.0)
     if not isinstance(radius, int | float) or not math.isfinite(radius) or radius <= 0:
         errors.append(f"properties.radius_m must be a positive number, got {radius!r}")
@@ -293,6 +281,20 @@ def closure_from_feature(feature: Mapping[str, Any], *, source: str = "api") -> 
     return Closure(geometry=feature.get("geometry") or {}, radius_m=float(radius),
                    id=props.get("id"), source=str(props.get("source", source)),
                    note=str(props.get("note", "")), **window)
+
+
+def _parse_window(data: Mapping[str, Any], *, where: str
+                  ) -> tuple[dict[str, datetime], list[str]]:
+    """``starts_at`` / ``expires_at`` of a JSON object as aware datetimes, and the errors."""
+    window: dict[str, datetime] = {}
+    errors: list[str] = []
+    for key in ("starts_at", "expires_at"):
+        if data.get(key) is not None:
+            try:
+                window[key] = _parse_time(data[key])
+            except ValueError as exc:
+                errors.append(f"{where}.{key}: {exc}")
+    return window, errors
 
 
 def _parse_time(value: Any) -> datetime:
