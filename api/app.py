@@ -195,10 +195,10 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return error(422, f"invalid request: {where}", errors=errors)
 
-    from api.routers import health, osrm, routing, traffic
+    from api.routers import health, osrm, routing, scenarios, traffic
     from api.routers import hospitals as hospitals_router
 
-    for module in (routing, hospitals_router, traffic, osrm, health):
+    for module in (routing, hospitals_router, traffic, osrm, scenarios, health):
         app.include_router(module.router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "format); default: the map's OSM hospitals or the demo facilities")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
+
+    from engine.replay.cli import add_replay_parser
+
+    add_replay_parser(sub)
     return parser
 
 

@@ -299,6 +299,7 @@ class Dispatcher:
         register: bool = True,
         policy: DispatchPolicy | None = None,
         contraflow: bool = False,
+        on_scene_s: float = 0.0,
     ) -> DispatchDecision:
         """Choose the hospital for a patient at ``incident`` and route the ambulance there.
 
@@ -312,6 +313,9 @@ class Dispatcher:
         register
             Count the ambulance on the board as heading to the chosen hospital, so that the
             next dispatch sees it (mark it arrived or cancel it later).
+        on_scene_s
+            Expected time on scene: the signal plan and the board's ETA start when the crew
+            leaves the scene (``at`` + ambulance to scene + ``on_scene_s``).
 
         Raises
         ------
@@ -339,14 +343,18 @@ class Dispatcher:
         if ambulances:
             choice = self.nearest_ambulance(incident, ambulances, at=at, contraflow=contraflow)
         amb_id = ambulance_id or (choice.ambulance_id if choice else None)
-        departure = at + timedelta(seconds=choice.route.duration_s if choice else 0.0)
+        # the crew reaches the scene, treats the patient, then leaves for the hospital: the
+        # signal plan and the board's ETA start then (re-plan when the crew actually leaves)
+        to_scene = choice.route.duration_s if choice else 0.0
+        departure = at + timedelta(seconds=to_scene + on_scene_s)
         registered = False
         if register:
             with self._lock:
                 amb_id = amb_id or f"amb-{next(self._ids)}"
             self.board.register_en_route(amb_id, chosen.hospital_id,
                                          need.bed_type or self._default_bed(hospital),
-                                         eta_s=route.duration_s, at=at)
+                                         eta_s=to_scene + on_scene_s + route.duration_s,
+                                         at=at)
             registered = True
         return DispatchDecision(
             incident=incident, need=need, at=at, policy=policy.mode, chosen=chosen,

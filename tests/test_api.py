@@ -344,3 +344,31 @@ def test_hospital_status_needs_command_centre(secured: TestClient) -> None:
     path = f"/v1/hospitals/{hid}/status"
     assert secured.put(path, json={}, headers={"X-API-Key": "k-disp"}).status_code == 403
     assert secured.put(path, json={}, headers={"X-API-Key": "k-cc"}).status_code == 200
+
+
+def test_scenario_runs_need_planner_and_report_results(monaco, tmp_path: Path) -> None:
+    settings = Settings(api_keys={"k-cc": "command_centre", "k-plan": "planner"})
+    app = create_app(settings, graph=monaco, store=EmbeddedStore(tmp_path / "s.jsonl"))
+    with TestClient(app) as c:
+        plan, cc = {"X-API-Key": "k-plan"}, {"X-API-Key": "k-cc"}
+        body = {"name": "monaco-surge", "compare": ["nearest", "saturation_aware"]}
+        assert c.post("/v1/scenarios/runs", json=body, headers=cc).status_code == 403
+        assert "monaco-surge" in c.get("/v1/scenarios", headers=plan).json()["shipped"]
+        bad = c.post("/v1/scenarios/runs", headers=plan,
+                     json={"scenario": {"name": "x", "start": "yesterday"}})
+        assert bad.status_code == 422 and "start" in json.dumps(bad.json())
+        assert c.post("/v1/scenarios/runs", json={"name": "atlantis"},
+                      headers=plan).status_code == 404
+        r = c.post("/v1/scenarios/runs", json=body, headers=plan)
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            run = c.get(f"/v1/scenarios/runs/{run_id}", headers=plan).json()
+            if run["status"] != "running":
+                break
+            time.sleep(0.2)
+        assert run["status"] == "done", run
+        variants = json.dumps(run["result"])
+        assert "saturation_aware" in variants and "nearest" in variants
+        assert c.get("/v1/scenarios/runs/run-999", headers=plan).status_code == 404
