@@ -43,7 +43,7 @@ class RouteRequest(Strict):
     departure: AwareDatetime | None = Field(None, description="traffic valid at this time "
                                             "(default now)")
     contraflow: bool = False
-    algorithm: Literal["bidirectional", "dijkstra", "astar"] = "bidirectional"
+    algorithm: Literal["cch", "bidirectional", "dijkstra", "astar"] | None = None
 
 
 class NeedModel(Strict):

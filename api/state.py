@@ -121,6 +121,7 @@ class LiveState:
         if applied:
             self.counters.events_applied += applied
             self.counters.last_event_applied_at = time.time()
+            self.router.prepare()  # re-customize now, not on the next request
         return applied
 
     def _apply(self, event: Event) -> Any:

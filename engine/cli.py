@@ -182,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--contraflow", action="store_true",
                        help="ambulance may drive against one-way streets (with a penalty)")
     route.add_argument("--metric", choices=("time", "distance"), default="time")
-    route.add_argument("--algorithm", choices=("bidirectional", "dijkstra", "astar"),
-                       default="bidirectional")
+    route.add_argument("--algorithm", choices=("cch", "bidirectional", "dijkstra", "astar"),
+                       default=None, help="default: cch (Customizable Contraction Hierarchy)")
     route.add_argument("--snap-radius", type=float, default=500.0, metavar="M",
                        help="max distance from a road, metres (default 500)")
     route.add_argument("--json", action="store_true", help="print one JSON object")

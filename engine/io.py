@@ -172,9 +172,10 @@ def read_dimacs(gr_path: str | Path, co_path: str | Path | None = None, *,
     gr_path = Path(gr_path)
     if not gr_path.is_file():
         raise SourceError(f"DIMACS file not found: {gr_path}")
-    data = b"\n".join(line for line in _read_lines(gr_path) if line[:1] in (b"a", b"p"))
-    lines = data.split(b"\n")
-    header = lines[0].split()
+    raw = [line for line in _read_lines(gr_path) if line.strip() and line[:1] != b"c"]
+    header = raw[0].split()
+    # DIMACS arcs are "a u v w"; PACE 2016 edges are bare "u v" lines
+    lines = raw if header[:2] == [b"p", b"tw"] else [ln for ln in raw if ln[:1] in (b"a", b"p")]
     if header[:2] == [b"p", b"tw"]:
         n = int(header[2])
         uv = np.loadtxt(lines[1:], dtype=np.int64).reshape(-1, 2) - 1

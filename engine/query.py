@@ -17,14 +17,15 @@ from typing import Any, Literal
 import numpy as np
 
 from engine import kernels as K
+from engine.cch import CCHIndex, CCHMetrics
 from engine.extract.tags import F_AGAINST_ONEWAY
 from engine.graph import RoadGraph, haversine_m
 from engine.profiles import Metric, ProfileOptions, Weights
 from engine.snap import Snap, Snapper
 from engine.traffic import TrafficOverlay
 
-Algorithm = Literal["bidirectional", "dijkstra", "astar"]
-ALGORITHMS: tuple[str, ...] = ("bidirectional", "dijkstra", "astar")
+Algorithm = Literal["cch", "bidirectional", "dijkstra", "astar"]
+ALGORITHMS: tuple[str, ...] = ("cch", "bidirectional", "dijkstra", "astar")
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
 Coordinate = tuple[float, float]  # (lat, lon): what people type; JSON output is [lon, lat]
 
@@ -240,7 +241,8 @@ class Router:
     """
 
     def __init__(self, graph: RoadGraph, *, snap_radius_m: float = 500.0,
-                 overlay: TrafficOverlay | None = None, warm_up: bool = True) -> None:
+                 overlay: TrafficOverlay | None = None, cch: bool | CCHIndex = True,
+                 warm_up: bool = True) -> None:
         self.graph = graph
         self.snap_radius_m = float(snap_radius_m)
         K.validate_graph(graph.first_out, graph.head, graph.tail, graph.first_in,
@@ -253,8 +255,24 @@ class Router:
         self._factors: dict[int, float] = {}
         self._snaps: dict[tuple, tuple[np.ndarray, Snap]] = {}
         self._along_frac = _along_fraction(graph)
+        # Customizable Contraction Hierarchy: built (or loaded from the cache) once per map,
+        # customized per profile and traffic state; queries in microseconds
+        self.cch = cch if isinstance(cch, CCHIndex) else (
+            CCHIndex.load_or_build(graph) if cch else None)
+        self._cch_metrics = CCHMetrics(self.cch, self.overlay) if self.cch is not None else None
         if warm_up:
             warm_up_kernels()
+            if self.cch is not None:
+                self.cch.warm_up()
+                self.prepare()
+
+    def prepare(self, *, at: datetime | None = None) -> None:
+        """Customize the CCH for the live car and ambulance weights now, so the first query
+        after a traffic change does not pay for it (the service calls this after each write)."""
+        if self._cch_metrics is None:
+            return
+        for profile in ("car", "ambulance"):
+            self._cch_metrics.get(self.weights(profile, at=at))
 
     # ------------------------------------------------------------------ helpers
     def weights(self, profile: str = "car", metric: Metric = "time", *,
@@ -372,7 +390,7 @@ class Router:
         at: datetime | None = None,
         contraflow: bool = False,
         weights: Weights | np.ndarray | None = None,
-        algorithm: Algorithm = "bidirectional",
+        algorithm: Algorithm | None = None,
     ) -> Route | Unreachable:
         """Shortest route between two ``(lat, lon)`` coordinates.
 
@@ -397,8 +415,12 @@ class Router:
         InvalidCoordinate, PointOffNetwork
             Bad input; nothing is routed.
         """
+        if algorithm is None:
+            algorithm = "cch" if self.cch is not None else "bidirectional"
         if algorithm not in ALGORITHMS:
             raise ValueError(f"unknown algorithm {algorithm!r}: expected one of {ALGORITHMS}")
+        if algorithm == "cch" and self.cch is None:
+            raise ValueError("this Router was built without a CCH (Router(graph, cch=True))")
         W = self._resolve(profile, metric, weights, at, contraflow)
         w, usable = W.values, W.snappable
         lat_o, lon_o = _pair(origin, "origin")
@@ -439,6 +461,9 @@ class Router:
         g = self.graph
         w = W.values
         ws, ws2 = self._workspaces()
+        if algorithm == "cch":
+            return self.cch.query(self._cch_metrics.get(W), seeds, seed_cost, targets,
+                                  target_cost)
         if algorithm == "bidirectional":
             cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
                                                   g.tail, w, seeds, seed_cost, targets,
@@ -582,8 +607,11 @@ class Router:
         tf, tn, tc = self._groups(dst, w, sources=False)
         ws, _ = self._workspaces()
         g = self.graph
-        with self._matrix_lock:
-            values = K.many_to_many(g.first_out, g.head, w, sf, sn, sc, tf, tn, tc, ws)
+        if self.cch is not None:
+            values = self.cch.many_to_many(self._cch_metrics.get(W), sf, sn, sc, tf, tn, tc)
+        else:
+            with self._matrix_lock:
+                values = K.many_to_many(g.first_out, g.head, w, sf, sn, sc, tf, tn, tc, ws)
         for i, o in enumerate(src):  # same road piece: driving straight may be shorter
             for j, d in enumerate(dst):
                 values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
@@ -619,15 +647,22 @@ class Router:
         tf, tn, tc = self._groups(others if direction == "from" else [snap], w,
                                   sources=False)
         g = self.graph
-        ws, _ = self._workspaces()
-        cost, ti = K.dijkstra(g.first_out, g.head, w, sn, sc, tn, tc, ws)
         best_i, best_cost = -1, np.inf
-        if ti >= 0:
-            path = K.path_edges(ws.pred_edge, g.tail, int(tn[ti]))
-            root = int(g.tail[path[0]]) if len(path) else int(tn[ti])
-            group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
-                     else _group_of_seed(sf, sn, sc, root, ws.dist))
-            best_i, best_cost = int(group), float(cost)
+        if self.cch is not None:
+            cost, _, si, ti = self.cch.nearest(self._cch_metrics.get(W), sn, sc, tn, tc)
+            if ti >= 0:
+                group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
+                         else np.searchsorted(sf, si, side="right") - 1)
+                best_i, best_cost = int(group), float(cost)
+        else:
+            ws, _ = self._workspaces()
+            cost, ti = K.dijkstra(g.first_out, g.head, w, sn, sc, tn, tc, ws)
+            if ti >= 0:
+                path = K.path_edges(ws.pred_edge, g.tail, int(tn[ti]))
+                root = int(g.tail[path[0]]) if len(path) else int(tn[ti])
+                group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
+                         else _group_of_seed(sf, sn, sc, root, ws.dist))
+                best_i, best_cost = int(group), float(cost)
         for i, other in enumerate(others):  # same road piece as the origin
             pair = (snap, other) if direction == "from" else (other, snap)
             c = self._direct(*pair, w)[0]

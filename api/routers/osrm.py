@@ -340,7 +340,7 @@ def _weights(state: Any, profile: str, exclude: frozenset[str]) -> Weights:
     values[closed] = np.inf
     weights = Weights.build(values, profile=base.profile, metric=base.metric,
                             version=base.version, normal_time=base.normal_time,
-                            state=base.state, snappable=base.snappable & ~closed,
+                            state=-1, snappable=base.snappable & ~closed,
                             options=base.options)
     with _exclude_lock:
         if len(_exclude_cache) > 32:

@@ -1,0 +1,489 @@
+"""Customizable Contraction Hierarchies (engine.cch) against independent Dijkstra oracles.
+
+scipy.sparse.csgraph.dijkstra on the same edge arrays (parallel edges: the cheapest) is the
+oracle for every distance; every returned path is re-walked (consecutive, from the chosen
+seed to the chosen target) and re-priced edge by edge. Partial customizations are compared
+with a fresh full customization array by array (they are bit-identical by construction) and
+with the oracle.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
+
+from conftest import shared_file
+from engine.cch import CCHIndex, CCHMetrics, Metric
+from engine.cch.order import nested_dissection_order, undirected_simple_graph
+from engine.graph import RoadGraph
+from engine.io import load_graph
+from engine.profiles import car_weights
+
+RTOL = 1e-9  # float sums in another order than Dijkstra's: equal up to rounding
+
+
+# --------------------------------------------------------------------------- helpers
+def oracle(graph: RoadGraph, w: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    """Distances from ``sources`` to every node (scipy), cheapest of parallel edges."""
+    n = graph.n_nodes
+    ok = np.isfinite(w) & (graph.tail != graph.head)
+    t, h, c = graph.tail[ok].astype(np.int64), graph.head[ok].astype(np.int64), w[ok]
+    order = np.lexsort((c, t * n + h))
+    _, first = np.unique((t * n + h)[order], return_index=True)
+    keep = order[first]
+    mat = csr_matrix((c[keep], (t[keep], h[keep])), shape=(n, n))
+    return scipy_dijkstra(mat, directed=True, indices=sources)
+
+
+def assert_costs(got: np.ndarray, want: np.ndarray) -> None:
+    got, want = np.asarray(got), np.asarray(want)
+    assert np.array_equal(np.isinf(got), np.isinf(want)), \
+        f"reachability differs at {np.flatnonzero(np.isinf(got) != np.isinf(want))[:10]}"
+    fin = np.isfinite(want)
+    np.testing.assert_allclose(got[fin], want[fin], rtol=RTOL, atol=1e-9)
+
+
+def check_path(graph: RoadGraph, w: np.ndarray, edges: np.ndarray, start: int, end: int,
+               inner_cost: float) -> None:
+    """``edges`` is a connected walk ``start -> end`` priced ``inner_cost``."""
+    if start == end and len(edges) == 0:
+        assert abs(inner_cost) <= 1e-9
+        return
+    assert len(edges) > 0
+    assert graph.tail[edges[0]] == start and graph.head[edges[-1]] == end
+    assert np.array_equal(graph.head[edges[:-1]], graph.tail[edges[1:]])
+    assert np.isclose(w[edges].sum(), inner_cost, rtol=RTOL, atol=1e-9)
+
+
+def same_metric(a: Metric, b: Metric) -> bool:
+    return all(np.array_equal(x, y) for x, y in ((a.up, b.up), (a.down, b.down),
+                                                 (a.via_up, b.via_up),
+                                                 (a.via_down, b.via_down)))
+
+
+def all_pairs_check(index: CCHIndex, metric: Metric, graph: RoadGraph, w: np.ndarray,
+                    rng: np.random.Generator, n_sources: int, per_source: int,
+                    n_paths: int) -> None:
+    """``n_sources * per_source`` random pairs against scipy; ``n_paths`` of them with paths."""
+    n = graph.n_nodes
+    sources = rng.integers(0, n, n_sources)
+    D = oracle(graph, w, sources)
+    targets = rng.integers(0, n, (n_sources, per_source))
+    s = np.repeat(sources, per_source).astype(np.int32)
+    t = targets.ravel().astype(np.int32)
+    first = np.arange(len(s) + 1, dtype=np.int32)
+    zero = np.zeros(len(s))
+    got = index.distances(metric, first, s, zero, first, t, zero)
+    want = D[np.repeat(np.arange(n_sources), per_source), t]
+    assert_costs(got, want)
+    one = np.zeros(1)
+    for k in rng.choice(len(s), min(n_paths, len(s)), replace=False):
+        cost, edges = index.query(metric, s[k : k + 1], one, t[k : k + 1], one)
+        assert cost == got[k] or np.isclose(cost, got[k], rtol=RTOL)
+        if np.isfinite(cost):
+            check_path(graph, w, edges, int(s[k]), int(t[k]), cost)
+        else:
+            assert len(edges) == 0
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def monaco_cch(monaco: RoadGraph) -> CCHIndex:
+    return CCHIndex.load_or_build(monaco)
+
+
+@pytest.fixture(scope="module")
+def andorra_cch(andorra: RoadGraph) -> CCHIndex:
+    return CCHIndex.load_or_build(andorra)
+
+
+@pytest.fixture(scope="module")
+def ny() -> RoadGraph:
+    return load_graph(shared_file("dimacs/USA-road-t.NY.gr.gz"))
+
+
+@pytest.fixture(params=["monaco", "andorra"])
+def city(request: pytest.FixtureRequest) -> tuple[RoadGraph, CCHIndex]:
+    graph = request.getfixturevalue(request.param)
+    return graph, request.getfixturevalue(f"{request.param}_cch")
+
+
+# --------------------------------------------------------------------------- order, contraction
+def test_undirected_simple_graph_has_no_loops_or_duplicates() -> None:
+    tail = np.array([0, 1, 1, 2, 2, 2, 3], dtype=np.int32)
+    head = np.array([1, 0, 2, 1, 2, 1, 0], dtype=np.int32)
+    xadj, adj = undirected_simple_graph(4, tail, head)
+    lists = [sorted(adj[xadj[u]:xadj[u + 1]].tolist()) for u in range(4)]
+    assert lists == [[1, 3], [0, 2], [1], [0]]
+
+
+def test_order_is_rank_to_node_with_separators_last(monaco: RoadGraph) -> None:
+    order = nested_dissection_order(monaco.n_nodes, monaco.tail, monaco.head)
+    assert np.array_equal(np.sort(order), np.arange(monaco.n_nodes))
+    # a 6x6 grid: nested dissection puts a separating column or row on top
+    side = 6
+    node = np.arange(side * side).reshape(side, side)
+    pairs = [(node[i, j], node[i, j + 1]) for i in range(side) for j in range(side - 1)]
+    pairs += [(node[i, j], node[i + 1, j]) for i in range(side - 1) for j in range(side)]
+    t = np.array([p[0] for p in pairs] + [p[1] for p in pairs], dtype=np.int32)
+    h = np.array([p[1] for p in pairs] + [p[0] for p in pairs], dtype=np.int32)
+    grid_order = nested_dissection_order(side * side, t, h)
+    top = set(grid_order[-side:].tolist())
+    rest = [v for v in range(side * side) if v not in top]
+    # removing the top `side` nodes disconnects the grid
+    adj = {v: set() for v in rest}
+    for a, b in pairs:
+        if a in adj and b in adj:
+            adj[a].add(b)
+            adj[b].add(a)
+    seen, stack = {rest[0]}, [rest[0]]
+    while stack:
+        for v in adj[stack.pop()]:
+            if v not in seen:
+                seen.add(v)
+                stack.append(v)
+    assert len(seen) < len(rest)
+
+
+def test_contraction_is_a_chordal_supergraph(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    ix = monaco_cch
+    n = ix.n_nodes
+    ups = [set(ix.up_head[ix.up_first[x]:ix.up_first[x + 1]].tolist()) for x in range(n)]
+    for x in range(n):
+        heads = ix.up_head[ix.up_first[x]:ix.up_first[x + 1]]
+        assert np.all(np.diff(heads) > 0) and np.all(heads > x)
+        assert np.all(ix.arc_tail[ix.up_first[x]:ix.up_first[x + 1]] == x)
+        if len(heads):
+            p = int(heads[0])
+            assert ix.parent[x] == p  # lowest upper neighbour
+            assert ups[x] - {p} <= ups[p]  # elimination closes the upper neighbourhood
+        else:
+            assert ix.parent[x] == -1
+    # every input edge sits on the arc of its rank pair, in its direction
+    r = ix.rank
+    loops = monaco.tail == monaco.head
+    assert np.all(ix.edge_slot[loops] == -1)
+    arc = ix.edge_slot[~loops] >> 1
+    d = ix.edge_slot[~loops] & 1
+    lo = np.minimum(r[monaco.tail[~loops]], r[monaco.head[~loops]])
+    hi = np.maximum(r[monaco.tail[~loops]], r[monaco.head[~loops]])
+    assert np.array_equal(ix.arc_tail[arc], lo) and np.array_equal(ix.up_head[arc], hi)
+    assert np.array_equal(d, (r[monaco.tail[~loops]] > r[monaco.head[~loops]]).astype(int))
+
+
+def test_index_is_cached_next_to_the_graph(monaco: RoadGraph, tmp_path: Path) -> None:
+    built = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
+    assert built.meta["source"] == "built"
+    files = list(tmp_path.glob("cch-*.npz"))
+    assert len(files) == 1
+    loaded = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
+    assert loaded.meta["source"] == str(files[0])
+    for name in ("order", "up_first", "up_head", "edge_slot", "parent"):
+        assert np.array_equal(getattr(built, name), getattr(loaded, name))
+    files[0].write_bytes(b"garbage")  # a broken cache file is rebuilt, never an error
+    assert CCHIndex.load_or_build(monaco, cache_dir=tmp_path).meta["source"] == "built"
+
+
+# --------------------------------------------------------------------------- exactness
+def test_free_flow_10000_pairs(city: tuple[RoadGraph, CCHIndex]) -> None:
+    graph, index = city
+    w = car_weights(graph)
+    metric = index.customize(w)
+    all_pairs_check(index, metric, graph, w, np.random.default_rng(1), 100, 100, 1000)
+
+
+def test_random_weights_with_zeros_and_closures(city: tuple[RoadGraph, CCHIndex]) -> None:
+    graph, index = city
+    rng = np.random.default_rng(2)
+    w = rng.uniform(0.0, 100.0, graph.n_edges)
+    w[rng.random(graph.n_edges) < 0.05] = 0.0  # ties everywhere
+    metric = index.customize(w)
+    all_pairs_check(index, metric, graph, w, rng, 100, 100, 500)
+    w2 = w.copy()
+    w2[rng.random(graph.n_edges) < 0.15] = np.inf  # closures split the network
+    closed = index.customize(w2)
+    all_pairs_check(index, closed, graph, w2, rng, 100, 100, 500)
+    # integer weights: sums are exact, so costs equal the oracle bit for bit
+    wi = rng.integers(1, 1000, graph.n_edges).astype(float)
+    metric = index.customize(wi)
+    n = graph.n_nodes
+    sources = rng.integers(0, n, 20)
+    D = oracle(graph, wi, sources)
+    for i, s in enumerate(sources):
+        for t in rng.integers(0, n, 50):
+            cost, _ = index.query(metric, [s], [0.0], [t], [0.0])
+            assert cost == D[i, t]
+
+
+def test_partial_customization_sequence(city: tuple[RoadGraph, CCHIndex]) -> None:
+    """Closures, reopenings, slowdowns and speed-ups, one batch after the other: each partial
+    result equals a fresh full customization exactly, and the oracle."""
+    graph, index = city
+    rng = np.random.default_rng(3)
+    w = car_weights(graph)
+    metric = index.customize(w)
+    base = w.copy()
+    for step in range(12):
+        k = [1, 5, 40, 300][step % 4]
+        edges = rng.choice(graph.n_edges, k, replace=False)
+        w2 = w.copy()
+        kind = step % 3
+        if kind == 0:
+            w2[edges] = np.inf
+        elif kind == 1:
+            w2[edges] = base[edges] * rng.uniform(0.2, 1.0, k)  # reopen / speed up
+        else:
+            w2[edges] = base[edges] * rng.uniform(1.0, 5.0, k)
+        new = index.update(metric, w2, edges)
+        assert new.info["mode"] == "partial"
+        assert same_metric(new, index.customize(w2))
+        if step % 4 == 3:
+            all_pairs_check(index, new, graph, w2, rng, 20, 50, 100)
+        metric, w = new, w2
+    all_pairs_check(index, metric, graph, w, rng, 100, 100, 300)
+
+
+def test_update_keeps_the_old_metric_valid(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    index = monaco_cch
+    w = car_weights(monaco)
+    old = index.customize(w)
+    snapshot = [a.copy() for a in (old.up, old.down, old.via_up, old.via_down)]
+    edges = np.flatnonzero(np.isfinite(w))[:200]
+    w2 = w.copy()
+    w2[edges] = np.inf
+    new = index.update(old, w2, edges)
+    assert all(np.array_equal(a, b) for a, b in zip(snapshot, (old.up, old.down, old.via_up,
+                                                               old.via_down)))
+    assert not same_metric(old, new)
+    with pytest.raises(ValueError):
+        old.up[0] = 1.0  # read-only
+    # recycled arrays: a metric's array still held by someone is never reused
+    held = index.customize(w * 2.0).up
+    expected = held.copy()
+    gc.collect()
+    for _ in range(4):
+        m = index.update(new, w2, edges[:3])
+        del m
+        index.customize(w)
+    assert np.array_equal(held, expected)
+
+
+def test_seeds_and_targets_with_offsets(city: tuple[RoadGraph, CCHIndex]) -> None:
+    """Routes start and end mid-edge: min over seeds i and targets j of
+    seed_cost[i] + d(seed i, target j) + target_cost[j]."""
+    graph, index = city
+    rng = np.random.default_rng(4)
+    w = car_weights(graph)
+    metric = index.customize(w)
+    n = graph.n_nodes
+    for trial in range(200):
+        k, j = rng.integers(1, 4), rng.integers(1, 4)
+        seeds = rng.integers(0, n, k).astype(np.int32)
+        targets = rng.integers(0, n, j).astype(np.int32)
+        if trial % 10 == 0:
+            targets[0] = seeds[0]  # same node: empty path
+        sc = rng.uniform(0, 50, k)
+        tc = rng.uniform(0, 50, j)
+        D = oracle(graph, w, seeds)
+        total = sc[:, None] + D[:, targets] + tc[None, :]
+        want = total.min()
+        cost, edges, si, ti = index.nearest(metric, seeds, sc, targets, tc)
+        if not np.isfinite(want):
+            assert cost == np.inf and len(edges) == 0 and si == ti == -1
+            continue
+        assert np.isclose(cost, want, rtol=RTOL)
+        assert np.isclose(sc[si] + D[si, targets[ti]] + tc[ti], want, rtol=RTOL)
+        check_path(graph, w, edges, int(seeds[si]), int(targets[ti]), cost - sc[si] - tc[ti])
+        c2, e2 = index.query(metric, seeds, sc, targets, tc)
+        assert c2 == cost and np.array_equal(e2, edges)
+
+
+def test_one_to_many_and_many_to_many(city: tuple[RoadGraph, CCHIndex]) -> None:
+    graph, index = city
+    rng = np.random.default_rng(5)
+    w = car_weights(graph)
+    metric = index.customize(w)
+    n = graph.n_nodes
+
+    def groups(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sizes = rng.integers(0, 3, count)  # empty groups too
+        first = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
+        return first, rng.integers(0, n, first[-1]).astype(np.int32), \
+            rng.uniform(0, 30, first[-1])
+
+    sf, sn, sc = groups(30)
+    tf, tn, tc = groups(40)
+    D = oracle(graph, w, sn) if len(sn) else np.zeros((0, n))
+    want = np.full((30, 40), np.inf)
+    for a in range(30):
+        for b in range(40):
+            for i in range(sf[a], sf[a + 1]):
+                for j in range(tf[b], tf[b + 1]):
+                    want[a, b] = min(want[a, b], sc[i] + D[i, tn[j]] + tc[j])
+    assert_costs(index.many_to_many(metric, sf, sn, sc, tf, tn, tc), want)
+    for a in range(30):
+        got = index.one_to_many(metric, sn[sf[a]:sf[a + 1]], sc[sf[a]:sf[a + 1]], tf, tn, tc)
+        assert_costs(got, want[a])
+
+
+def test_parallel_customization_is_identical(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    assert len(monaco_cch.part_first) - 1 >= 2
+    w = car_weights(monaco)
+    seq = monaco_cch.customize(w, parallel=False)
+    par = monaco_cch.customize(w, parallel=True)
+    assert "parallel" in par.info["mode"]
+    assert same_metric(seq, par)
+    # parts are whole subtrees: every node's parent is in its part or in the top
+    ix = monaco_cch
+    part = np.full(ix.n_nodes, -1)
+    for i in range(len(ix.part_first) - 1):
+        part[ix.part_nodes[ix.part_first[i]:ix.part_first[i + 1]]] = i
+    assert np.array_equal(np.sort(np.concatenate([ix.part_nodes, ix.top_nodes])),
+                          np.arange(ix.n_nodes))
+    assert np.all(part[ix.top_nodes] == -1)
+    has_parent = ix.parent >= 0
+    p = ix.parent[has_parent]
+    assert np.all((part[p] == part[has_parent]) | (part[p] == -1))  # never into another part
+    for i in range(len(ix.part_first) - 1):  # increasing rank inside a part
+        assert np.all(np.diff(ix.part_nodes[ix.part_first[i]:ix.part_first[i + 1]]) > 0)
+    assert np.all(np.diff(ix.top_nodes) > 0)
+
+
+def test_threads_share_an_index(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    w = car_weights(monaco)
+    metric = monaco_cch.customize(w)
+    rng = np.random.default_rng(6)
+    pairs = rng.integers(0, monaco.n_nodes, (400, 2))
+    zero = np.zeros(1)
+
+    def run(chunk: np.ndarray) -> list[float]:
+        return [monaco_cch.query(metric, [s], zero, [t], zero)[0] for s, t in chunk]
+
+    serial = run(pairs)
+    with ThreadPoolExecutor(4) as pool:
+        parallel = [c for part in pool.map(run, np.array_split(pairs, 8)) for c in part]
+    assert serial == parallel
+
+
+def test_bad_input_is_rejected(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    w = car_weights(monaco)
+    metric = monaco_cch.customize(w)
+    for bad in (w[:-1], -w, np.where(np.isfinite(w), np.nan, w)):
+        with pytest.raises(ValueError):
+            monaco_cch.customize(bad)
+    with pytest.raises(ValueError):
+        monaco_cch.query(metric, [monaco.n_nodes], [0.0], [0], [0.0])
+    with pytest.raises(ValueError):
+        monaco_cch.query(metric, [0], [-1.0], [0], [0.0])
+    with pytest.raises(ValueError):
+        monaco_cch.update(metric, w, [monaco.n_edges])
+    w2 = w.copy()
+    w2[5] = -1.0
+    with pytest.raises(ValueError):
+        monaco_cch.update(metric, w2, [5])
+    other = CCHIndex.build(load_graph(shared_file("osm/andorra_graphhopper.osm.pbf")))
+    with pytest.raises(ValueError):
+        other.query(metric, [0], [0.0], [1], [0.0])
+
+
+# --------------------------------------------------------------------------- live traffic
+def test_metrics_follow_the_overlay(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    """CCHMetrics turns overlay snapshots into metrics, partially from the previous one."""
+    from engine.traffic import ClassFactor, Closure, TrafficOverlay
+
+    overlay = TrafficOverlay(monaco)
+    metrics = CCHMetrics(monaco_cch, overlay)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    W0 = overlay.weights("car", "time", at=t0)
+    m0 = metrics.get(W0)
+    assert m0.info["mode"].startswith("full")
+    assert metrics.get(W0) is m0
+    ids = overlay.apply(
+        Closure(geometry={"type": "Point", "coordinates": [7.4246, 43.7384]}, radius_m=60,
+                source="test", expires_at=t0 + timedelta(hours=1)), at=t0)
+    W1 = overlay.weights("car", "time", at=t0)
+    m1 = metrics.get(W1)
+    assert m1.info["mode"] == "partial" and m1.state == W1.state
+    assert same_metric(m1, monaco_cch.customize(W1.values))
+    overlay.apply(ClassFactor(classes=["primary"], factor=0.5, source="test"), at=t0)
+    Wc = overlay.weights("car", "time", at=t0)  # many edges: maybe in full, same result
+    assert same_metric(metrics.get(Wc), monaco_cch.customize(Wc.values))
+    overlay.remove(ids[0], at=t0)
+    W2 = overlay.weights("car", "time", at=t0)
+    m2 = metrics.get(W2)
+    assert m2.info["mode"] == "partial"
+    assert same_metric(m2, monaco_cch.customize(W2.values))
+    # an older snapshot asked again afterwards is still right
+    assert same_metric(metrics.get(W1), monaco_cch.customize(W1.values))
+    # the closure expires by itself: a later time is another state
+    W3 = overlay.weights("car", "time", at=t0 + timedelta(hours=2))
+    assert same_metric(metrics.get(W3), monaco_cch.customize(W3.values))
+    # ad-hoc arrays (no overlay state) are customized in full and cached by identity
+    from engine.profiles import Weights
+
+    arr = W3.values * 1.5
+    arr.flags.writeable = False
+    adhoc = Weights.build(arr, profile="car", metric="time", version=-1,
+                          normal_time=W3.normal_time)
+    assert metrics.get(adhoc) is metrics.get(adhoc)
+    rng = np.random.default_rng(7)
+    all_pairs_check(monaco_cch, metrics.get(W2), monaco, W2.values, rng, 20, 50, 50)
+
+
+def test_concurrent_updates_and_queries(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    """Queries on a metric while other threads update from it see the metric unchanged."""
+    w = car_weights(monaco)
+    metric = monaco_cch.customize(w)
+    zero = np.zeros(1)
+    rng = np.random.default_rng(8)
+    pairs = rng.integers(0, monaco.n_nodes, (300, 2))
+    expected = [monaco_cch.query(metric, [s], zero, [t], zero)[0] for s, t in pairs]
+    stop = threading.Event()
+
+    def churn() -> None:
+        r = np.random.default_rng(9)
+        while not stop.is_set():
+            edges = r.choice(monaco.n_edges, 30, replace=False)
+            w2 = w.copy()
+            w2[edges] = np.inf
+            monaco_cch.update(metric, w2, edges)
+
+    threads = [threading.Thread(target=churn) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            got = [monaco_cch.query(metric, [s], zero, [t], zero)[0] for s, t in pairs]
+            assert got == expected
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+
+# --------------------------------------------------------------------------- New York
+def test_new_york(ny: RoadGraph) -> None:
+    """264k nodes: free flow, closures, partial updates; fewer pairs than on the cities."""
+    index = CCHIndex.load_or_build(ny)
+    rng = np.random.default_rng(10)
+    w = ny.time_s.astype(float)
+    metric = index.customize(w)
+    all_pairs_check(index, metric, ny, w, rng, 8, 125, 100)
+    assert same_metric(metric, index.customize(w, parallel=False))
+    assert same_metric(metric, index.customize(w, parallel=True))
+    w2 = w.copy()
+    for k in (1, 100, 2000):
+        edges = rng.choice(ny.n_edges, k, replace=False)
+        w2 = w2.copy()
+        w2[edges] = np.where(rng.random(k) < 0.3, np.inf, rng.integers(1, 5000, k))
+        metric = index.update(metric, w2, edges)
+        assert same_metric(metric, index.customize(w2))
+    all_pairs_check(index, metric, ny, w2, rng, 4, 125, 50)
