@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     max_table_coordinates: int = 200
     snap_radius_m: float = 500.0
     follow_timeout_s: float = 0.05
+    #: threads running sync handlers; few, because they share one GIL (16 threads thrash it)
+    threadpool_size: int = 4
     sender: str = "gyrophare@localhost"
 
     @field_validator("api_keys", mode="before")

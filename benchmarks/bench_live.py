@@ -89,6 +89,20 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| overlay update, {k:,} edges closed (+ car & ambulance snapshots) | "
                      f"{med:.3f} | {p90:.3f} |")
         overlay.remove(ids, at=T0)
+        router.prepare(at=T0)
+        ids.clear()
+
+        def update_cch(i: int, batches=batches, ids=ids) -> None:
+            ids.extend(overlay.apply(Closure(edges=batches[i].tolist(), source="bench"),
+                                     at=T0))
+            router.prepare(at=T0)  # snapshots + partial CCH customization, car and ambulance
+
+        if router.cch is not None:
+            med, p90 = median_ms(update_cch, args.repeat)
+            lines.append(f"| overlay update, {k:,} edges + CCH re-customization (car & "
+                         f"ambulance): write to routable | {med:.3f} | {p90:.3f} |")
+            overlay.remove(ids, at=T0)
+            router.prepare(at=T0)
 
         def apply_only(i: int, batches=batches, ids=ids) -> None:
             ids.extend(overlay.apply(Closure(edges=batches[i].tolist()), at=T0))

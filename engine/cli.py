@@ -156,8 +156,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"gyrophare: API docs at http://{host}:{port}/docs (health: /health); "
           f"store: {'redis ' + settings.redis_url if settings.redis_url else 'embedded'}; "
           "map data © OpenStreetMap contributors, ODbL 1.0", file=sys.stderr)
-    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port,
-                workers=args.workers, log_level=args.log_level)
+    if args.workers == 1:
+        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port,
+                    log_level=args.log_level, access_log=args.access_log)
+        return EXIT_OK
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port,
+                            workers=args.workers, log_level=args.log_level,
+                            access_log=args.access_log)
+    # The shared listening socket is created with an explicit IPPROTO_TCP: with protocol 0
+    # asyncio never sets TCP_NODELAY on accepted connections, and every keep-alive request
+    # waits ~40 ms for a delayed ACK (uvicorn issue #3149; measured 44 ms vs 2 ms here).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
     return EXIT_OK
 
 
@@ -199,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--hospitals", metavar="FILE", help="hospital file (data/hospitals "
                        "format); default: the map's OSM hospitals or the demo facilities")
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--access-log", action="store_true",
+                       help="log every request (off by default: it costs throughput)")
     serve.set_defaults(func=cmd_serve)
 
     from engine.replay.cli import add_replay_parser

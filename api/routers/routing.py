@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.auth import Dispatcher
 from api.deps import State
+from api.responses import FastJSON
 from api.schemas import (
     ArrivedRequest,
     CoverageRequest,
@@ -24,8 +25,8 @@ router = APIRouter(prefix="/v1", tags=["routing"])
 log = logging.getLogger("gyrophare.api")
 
 
-@router.post("/route")
-def route(body: RouteRequest, state: State, _: Dispatcher) -> dict[str, Any]:
+@router.post("/route", response_class=FastJSON)
+def route(body: RouteRequest, state: State, _: Dispatcher) -> FastJSON:
     """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan."""
     if (body.destination is None) == (body.destination_hospital is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -40,7 +41,7 @@ def route(body: RouteRequest, state: State, _: Dispatcher) -> dict[str, Any]:
     if result.reachable:
         out["signal_plan"] = [s.to_dict() for s in signal_plan(result, departure=at)]
     out["stale"] = state.stale
-    return out
+    return FastJSON(out)
 
 
 @router.post("/dispatch")
