@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.cch._util import find_arc as _find_arc
+
 
 @njit(cache=True, nogil=True)
 def _chordal_supergraph(n, xadj, adjncy, order, rank):
@@ -97,22 +99,6 @@ def _down_lists(n, up_first, up_head):
             down_arc[fill[v]] = a
             fill[v] += 1
     return down_first, down_arc, arc_tail
-
-
-@njit(cache=True, nogil=True)
-def _find_arc(up_first, up_head, x, y):
-    """Arc id of ``(x, y)`` (``x < y``) by binary search, or -1."""
-    lo, hi = up_first[x], up_first[x + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        h = up_head[mid]
-        if h < y:
-            lo = mid + 1
-        elif h > y:
-            hi = mid
-        else:
-            return mid
-    return -1
 
 
 @njit(cache=True, nogil=True)

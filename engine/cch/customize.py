@@ -19,23 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from engine.cch._util import key_pop as _pop
+from engine.cch._util import key_push as _push
+
 VIA_NONE = -1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _find_arc(up_first, up_head, x, y):
-    """Arc id of ``(x, y)`` (``x < y``) by binary search in ``x``'s sorted list, or -1."""
-    lo, hi = up_first[x], up_first[x + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        h = up_head[mid]
-        if h < y:
-            lo = mid + 1
-        elif h > y:
-            hi = mid
-        else:
-            return mid
-    return -1
 
 
 @njit(cache=True, nogil=True)
@@ -147,40 +134,6 @@ def _node_work(up_first, down_first, down_arc, arc_tail):
 
 
 # ------------------------------------------------------------------------ partial customization
-@njit(cache=True, nogil=True, inline="always")
-def _push(heap, size, a):
-    i = size
-    while i > 0:
-        p = (i - 1) >> 1
-        if heap[p] <= a:
-            break
-        heap[i] = heap[p]
-        i = p
-    heap[i] = a
-    return size + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _pop(heap, size):
-    top = heap[0]
-    size -= 1
-    if size > 0:
-        last = heap[size]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= size:
-                break
-            if c + 1 < size and heap[c + 1] < heap[c]:
-                c += 1
-            if heap[c] >= last:
-                break
-            heap[i] = heap[c]
-            i = c
-        heap[i] = last
-    return top, size
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _input_values(a, weight, edge_slot, arc_edge_first, arc_edges):
     nu, nd = np.inf, np.inf

@@ -16,57 +16,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.cch._util import find_arc as _find_arc
+from engine.cch._util import key_pop as _hpop
+from engine.cch._util import key_push as _hpush
+
 F_CHAIN = np.uint8(1)
 B_CHAIN = np.uint8(2)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hpush(heap, size, x):
-    i = size
-    while i > 0:
-        p = (i - 1) >> 1
-        if heap[p] <= x:
-            break
-        heap[i] = heap[p]
-        i = p
-    heap[i] = x
-    return size + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _hpop(heap, size):
-    top = heap[0]
-    size -= 1
-    if size > 0:
-        last = heap[size]
-        i = 0
-        while True:
-            c = 2 * i + 1
-            if c >= size:
-                break
-            if c + 1 < size and heap[c + 1] < heap[c]:
-                c += 1
-            if heap[c] >= last:
-                break
-            heap[i] = heap[c]
-            i = c
-        heap[i] = last
-    return top, size
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _find_arc(up_first, up_head, x, y):
-    lo, hi = up_first[x], up_first[x + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        h = up_head[mid]
-        if h < y:
-            lo = mid + 1
-        elif h > y:
-            hi = mid
-        else:
-            return mid
-    return -1
 
 
 @njit(cache=True, nogil=True, inline="always")
