@@ -260,6 +260,13 @@ class MapSpec(_Model):
         return self
 
 
+#: EDXL-HAVE statuses, checked and normalised to the standard's spelling
+EDStatusName = Annotated[str | None, AfterValidator(
+    lambda v: None if v is None else EDStatus.parse(v).value)]
+OffloadStatusName = Annotated[str | None, AfterValidator(
+    lambda v: None if v is None else OffloadStatus.parse(v).value)]
+
+
 class Capacity(_Model):
     baseline: int = Field(ge=0)
     available: int = Field(ge=0)
@@ -275,19 +282,9 @@ class HospitalOverride(_Model):
     name: str | None = None
     capabilities: list[str] | None = None
     beds: dict[BedTypeName, Capacity] | None = None
-    ed_status: str | None = None
-    offload_status: str | None = None
+    ed_status: EDStatusName = None
+    offload_status: OffloadStatusName = None
     assumed: str | None = None
-
-    @field_validator("ed_status")
-    @classmethod
-    def _ed(cls, v: str | None) -> str | None:
-        return None if v is None else EDStatus.parse(v).value
-
-    @field_validator("offload_status")
-    @classmethod
-    def _off(cls, v: str | None) -> str | None:
-        return None if v is None else OffloadStatus.parse(v).value
 
 
 class SaturationSpec(_Model):
@@ -532,8 +529,8 @@ class HospitalStatusEvent(_Event):
     type: Literal["hospital_status"]
     hospital: str = Field(min_length=1)
     beds: dict[BedTypeName, int | Capacity] | None = None
-    ed_status: str | None = None
-    offload_status: str | None = None
+    ed_status: EDStatusName = None
+    offload_status: OffloadStatusName = None
 
     @field_validator("beds")
     @classmethod
@@ -542,16 +539,6 @@ class HospitalStatusEvent(_Event):
             if isinstance(value, int) and value < 0:
                 raise ValueError(f"{key}: available beds must be >= 0, got {value}")
         return v
-
-    @field_validator("ed_status")
-    @classmethod
-    def _ed(cls, v: str | None) -> str | None:
-        return None if v is None else EDStatus.parse(v).value
-
-    @field_validator("offload_status")
-    @classmethod
-    def _off(cls, v: str | None) -> str | None:
-        return None if v is None else OffloadStatus.parse(v).value
 
 
 class SurgeEvent(_Event):
