@@ -24,6 +24,18 @@ from numba import njit
 from engine.cch._util import find_arc as _find_arc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _append(buf, pos, cap, y):
+    """Append ``y`` to a growable int32 buffer (doubling); returns ``(buf, pos, cap)``."""
+    if pos == cap:
+        cap *= 2
+        grown = np.empty(cap, dtype=np.int32)
+        grown[:pos] = buf[:pos]
+        buf = grown
+    buf[pos] = y
+    return buf, pos + 1, cap
+
+
 @njit(cache=True, nogil=True)
 def _chordal_supergraph(n, xadj, adjncy, order, rank):
     """Symbolic elimination in rank order.
@@ -48,26 +60,14 @@ def _chordal_supergraph(n, xadj, adjncy, order, rank):
             y = rank[adjncy[k]]
             if y > x and mark[y] != x:
                 mark[y] = x
-                if pos == cap:
-                    cap *= 2
-                    nb = np.empty(cap, dtype=np.int32)
-                    nb[:pos] = buf[:pos]
-                    buf = nb
-                buf[pos] = y
-                pos += 1
+                buf, pos, cap = _append(buf, pos, cap, y)
         c = child_first[x]
         while c >= 0:
             for k in range(up_first[c], up_first[c + 1]):
                 y = buf[k]
                 if mark[y] != x:  # y == x is marked already
                     mark[y] = x
-                    if pos == cap:
-                        cap *= 2
-                        nb = np.empty(cap, dtype=np.int32)
-                        nb[:pos] = buf[:pos]
-                        buf = nb
-                    buf[pos] = y
-                    pos += 1
+                    buf, pos, cap = _append(buf, pos, cap, y)
             c = next_sibling[c]
         start = up_first[x]
         if pos > start:

@@ -63,14 +63,22 @@ def warm_up() -> None:
     s, t = np.array([0], dtype=np.int32), np.array([2], dtype=np.int32)
     ws, ws2 = Workspace.for_graph(3), Workspace.for_graph(3)
 
-    dijkstra(first_out, head, weight, s, zero, t, one, ws)
-    path_edges(ws.pred_edge, tail, 2)
-    _, meet = bidirectional_dijkstra(
-        first_out, head, first_in, in_edge, tail, weight, s, zero, t, one, ws, ws2
-    )
-    bidirectional_path_edges(ws, ws2, tail, head, meet)
-    factor = astar_factor(weight, tail, head, lat, lon)
-    astar(first_out, head, weight, lat, lon, s, zero, t, one, factor, ws)
-    one_to_many(first_out, head, weight, s, zero, idx, t, one, ws, np.empty(1))
-    many_to_many(first_out, head, weight, idx, s, zero, idx, t, one, ws)
-    isochrone(first_out, head, weight, s, zero, 10.0, ws)
+    # live weights arrive read-only (immutable snapshots): numba compiles a separate
+    # specialisation for them, so warm both kinds here rather than on a first request
+    frozen = weight.copy()
+    frozen.flags.writeable = False
+    four = np.arange(5, dtype=np.int32)  # >= SEQUENTIAL_BELOW sources: the parallel kernel
+    for w in (weight, frozen):
+        dijkstra(first_out, head, w, s, zero, t, one, ws)
+        path_edges(ws.pred_edge, tail, 2)
+        _, meet = bidirectional_dijkstra(
+            first_out, head, first_in, in_edge, tail, w, s, zero, t, one, ws, ws2
+        )
+        bidirectional_path_edges(ws, ws2, tail, head, meet)
+        factor = astar_factor(w, tail, head, lat, lon)
+        astar(first_out, head, w, lat, lon, s, zero, t, one, factor, ws)
+        one_to_many(first_out, head, w, s, zero, idx, t, one, ws, np.empty(1))
+        many_to_many(first_out, head, w, idx, s, zero, idx, t, one, ws)
+        many_to_many(first_out, head, w, four, np.zeros(4, np.int32), np.zeros(4), idx, t,
+                     one, ws)
+        isochrone(first_out, head, w, s, zero, 10.0, ws)
