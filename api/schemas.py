@@ -42,7 +42,10 @@ class RouteRequest(Strict):
     metric: Literal["time", "distance"] = "time"
     departure: AwareDatetime | None = Field(None, description="traffic valid at this time "
                                             "(default now)")
-    contraflow: bool = False
+    contraflow: bool = Field(False, description="ambulance only: may drive against one-way "
+                             "streets (x2 time, at most 30 km/h, never on motorways)")
+    restricted_turns: bool = Field(False, description="ambulance only: may take turns that "
+                                   "OSM restrictions forbid (+30 s each)")
     algorithm: Literal["cch", "bidirectional", "dijkstra", "astar"] | None = None
 
 
@@ -60,6 +63,7 @@ class DispatchRequest(Strict):
     ambulance_id: str | None = None
     policy: Literal["saturation_aware", "nearest"] = "saturation_aware"
     contraflow: bool = False
+    restricted_turns: bool = False
     register_en_route: bool = Field(True, alias="register",
                                     description="count the ambulance as on its way")
 

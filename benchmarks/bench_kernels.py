@@ -6,11 +6,15 @@ Usage::
     python benchmarks/bench_kernels.py ../shared/data/dimacs/USA-road-t.NY.gr.gz --nx-pairs 20
     ... --out benchmarks/results/monaco.md
 
-Measures, on one graph and the same ``--pairs`` random node pairs (fixed seed): point-to-point
-median and p99 for each gyrophare kernel (Dijkstra, bidirectional, A*), the full router (snap +
-search + route assembly, coordinates in), scipy ``csgraph.dijkstra`` (one source, all targets:
-scipy has no target stop) and networkx ``shortest_path`` (bidirectional Dijkstra); a 50x50
-matrix; graph build and cache-load time; peak memory. Prints a Markdown table with ratios.
+Routes are searched on the turn graph (one node per directed road, one arc per turn; see
+engine/turns.py), so that is the graph measured here: every implementation gets the same
+turn-graph arrays with the car's live arc weights (turn cost + road entered; forbidden turns
+``inf``; DIMACS graphs: U-turns banned but at dead ends, other turns free). Measures, on the
+same ``--pairs`` random road pairs (fixed seed): point-to-point median and p99 for each
+gyrophare kernel (CCH, Dijkstra, bidirectional, A*), the full router (snap + search + route
+assembly, coordinates in), scipy ``csgraph.dijkstra`` (one source, all targets: scipy has no
+target stop) and networkx ``shortest_path`` (bidirectional Dijkstra); a 50x50 matrix; graph
+(+ turn graph) build and cache-load time; peak memory. Prints a Markdown table with ratios.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from _common import emit
 
 from engine import kernels as K
 from engine.io import load_graph
-from engine.profiles import car_weights
 from engine.query import Router
+from engine.traffic import TrafficOverlay
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:
@@ -76,15 +80,20 @@ def main(argv: list[str] | None = None) -> int:
         build_s = timed(lambda: load_graph(args.source, cache_dir=cache))
         load_s = min(timed(lambda: load_graph(args.source, cache_dir=cache)) for _ in range(5))
         graph = load_graph(args.source, cache_dir=cache)
-    g = graph
+    road = graph
+    g = road.turn_graph()  # what the searches run on
     n, m = g.n_nodes, g.n_edges
-    is_osm = not str(args.source).endswith((".gr", ".gr.gz"))
-    w = car_weights(g, "time") if is_osm else g.time_s.astype(np.float64)
-    graph_mb = sum(a.nbytes for a in g.arrays().values()) / 1e6
+    is_osm = not str(args.source).endswith((".gr", ".gr.gz", ".gr.xz"))
+    W = TrafficOverlay(road).weights("car", "time")
+    w = np.array(W.arc)
+    graph_mb = (sum(a.nbytes for a in road.arrays().values())
+                + sum(a.nbytes for a in g.arcs().values())) / 1e6
+    node_lat = road.lat[road.head[g.node_road]]
+    node_lon = road.lon[road.head[g.node_road]]
 
     rng = np.random.default_rng(args.seed)
     ok = np.isfinite(w)
-    car_nodes = np.unique(g.tail[ok])
+    car_nodes = np.flatnonzero(np.isfinite(W.values))  # roads the car may drive
     pairs = car_nodes[rng.integers(0, len(car_nodes), size=(args.pairs, 2))].astype(np.int32)
 
     # ---------------------------------------------------------------- gyrophare kernels
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_s = time.perf_counter() - t0
     ws, ws2 = K.Workspace.for_graph(n), K.Workspace.for_graph(n)
     zero = np.zeros(1)
-    factor = K.astar_factor(w, g.tail, g.head, g.lat, g.lon)
+    factor = K.astar_factor(w, g.tail, g.head, node_lat, node_lon)
     one = {}
 
     def gy_dijkstra(s: int, t: int) -> None:
@@ -103,21 +112,23 @@ def main(argv: list[str] | None = None) -> int:
             K.path_edges(ws.pred_edge, g.tail, t)
 
     def gy_bidir(s: int, t: int) -> None:
-        c, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge, g.tail, w,
+        c, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_arc, g.tail, w,
                                            np.array([s], np.int32), zero,
                                            np.array([t], np.int32), zero, ws, ws2)
         if np.isfinite(c):
             K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
 
     def gy_astar(s: int, t: int) -> None:
-        _c, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, np.array([s], np.int32), zero,
+        _c, ti = K.astar(g.first_out, g.head, w, node_lat, node_lon, np.array([s], np.int32), zero,
                         np.array([t], np.int32), zero, factor, ws)
         if ti >= 0:
             K.path_edges(ws.pred_edge, g.tail, t)
 
     from engine.cch import CCHIndex
 
+    t0 = time.perf_counter()
     cch = CCHIndex.load_or_build(g)
+    cch_s = time.perf_counter() - t0
     cch.warm_up()
     cch_metric = cch.customize(w)
 
@@ -132,17 +143,26 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = per_pair(fn, pairs)
 
     if is_osm:
-        router = Router(g)
-        jitter = rng.uniform(-2e-4, 2e-4, size=(args.pairs, 2, 2))
+        router = Router(road)
+        frac = rng.uniform(0.05, 0.95, size=(args.pairs, 2))
+        gp, off = road.geom_point, road.geom_offset
+
+        def on_road(e: int, f: float) -> tuple[float, float]:
+            """A point a fraction ``f`` along road ``e``'s geometry (by point index)."""
+            pts = gp[off[e]:off[e + 1]]
+            x = f * (len(pts) - 1)
+            k = min(int(x), len(pts) - 2)
+            u = x - k
+            a, b = pts[k], pts[k + 1]
+            return (float(road.point_lat[a] + u * (road.point_lat[b] - road.point_lat[a])),
+                    float(road.point_lon[a] + u * (road.point_lon[b] - road.point_lon[a])))
 
         def gy_route(s: int, t: int, _i=[0]) -> None:  # noqa: B006 - counter
             i = _i[0] = (_i[0] + 1) % args.pairs
-            try:
-                router.route((g.lat[s] + jitter[i, 0, 0], g.lon[s] + jitter[i, 0, 1]),
-                             (g.lat[t] + jitter[i, 1, 0], g.lon[t] + jitter[i, 1, 1]))
-            except Exception:  # a jittered point may fall off the network: counted anyway
-                pass
+            router.route(on_road(s, frac[i, 0]), on_road(t, frac[i, 1]))
 
+        for s_, t_ in pairs[:50]:
+            gy_route(int(s_), int(t_))  # warm caches (reachability, metrics)
         results["gyrophare Router.route (coords, snap, geometry)"] = per_pair(gy_route, pairs)
 
     # ---------------------------------------------------------------- scipy
@@ -195,13 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     ct = [timed(lambda: cch.many_to_many(cch_metric, first_g, src, zk, first_g, dst, zk)) * 1000
           for _ in range(7)]
     lines = [
-        f"# Kernel benchmark: {g.meta.get('name')}",
+        f"# Kernel benchmark: {road.meta.get('name')} (turn graph)",
         "",
-        f"- graph: {n:,} nodes, {m:,} edges ({int(ok.sum()):,} open to cars); "
-        f"arrays {graph_mb:.1f} MB; peak RSS {peak_rss_mb():.0f} MB",
-        f"- build from source {build_s:.2f} s; cached load {load_s * 1000:.1f} ms; "
-        f"kernel warm-up (numba cache) {warm_s:.2f} s",
-        f"- {args.pairs} random node pairs (seed {args.seed}); networkx on the first "
+        f"- junction graph: {road.n_nodes:,} nodes, {road.n_edges:,} directed roads; turn graph "
+        f"(what is searched): {n:,} nodes, {m:,} turn arcs ({int(ok.sum()):,} finite for the "
+        f"car); arrays {graph_mb:.1f} MB; CCH {cch.n_arcs:,} arcs; peak RSS "
+        f"{peak_rss_mb():.0f} MB",
+        f"- build from source (graph + turn graph) {build_s:.2f} s; cached load "
+        f"{load_s * 1000:.1f} ms; CCH load or build {cch_s:.2f} s; kernel warm-up (numba "
+        f"cache) {warm_s:.2f} s",
+        f"- {args.pairs} random road pairs (seed {args.seed}); networkx on the first "
         f"{min(args.nx_pairs, args.pairs)}; machine: {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}",
         "",

@@ -72,6 +72,17 @@ def cmd_graph_build(args: argparse.Namespace) -> int:
     args.osm = args.source or args.osm  # neither: the embedded sample city
     graph = _load(args, progress=not args.json)
     stats = graph_stats(graph)
+    stats["graph_seconds"] = round(time.perf_counter() - t0, 3)
+    if not args.no_hierarchy:
+        from engine.cch import CCHIndex
+        from engine.io import tqdm_progress
+
+        t1 = time.perf_counter()
+        index = CCHIndex.load_or_build(graph.turn_graph(), cache_dir=args.cache_dir,
+                                       progress=None if args.json else tqdm_progress())
+        stats["hierarchy"] = {"arcs": index.n_arcs, "mbytes": round(index.nbytes / 1e6, 1),
+                              "source": index.meta.get("source"),
+                              "seconds": round(time.perf_counter() - t1, 3)}
     stats["seconds"] = round(time.perf_counter() - t0, 3)
     stats["cache_file"] = graph.meta.get("cache_file")
     if args.json:
@@ -84,11 +95,36 @@ def cmd_graph_build(args: argparse.Namespace) -> int:
     print(f"largest strongly connected component: {stats['largest_scc_share']:.1%} of car nodes")
     print(f"signals    {stats['traffic_signals']:,} traffic signals")
     print(f"hospitals  {stats['hospitals']} amenity=hospital objects (as mapped in OSM)")
+    print(f"turns      {stats['turn_arcs']:,} turns between {stats['turn_nodes']:,} directed "
+          f"roads (traffic keeps {stats['driving_side']})")
+    _print_restrictions(stats["restrictions"])
+    if "hierarchy" in stats:
+        h = stats["hierarchy"]
+        print(f"hierarchy  {h['arcs']:,} arcs, {h['mbytes']} MB "
+              f"({'built' if h['source'] == 'built' else 'cached'}, {h['seconds']:.2f} s)")
     if stats["cache_file"]:
         print(f"cache      {stats['cache_file']}")
     print(f"time       {stats['seconds']:.2f} s")
     print("data       © OpenStreetMap contributors, ODbL 1.0")
     return EXIT_OK
+
+
+def _print_restrictions(r: dict[str, Any]) -> None:
+    """Turn restrictions read, applied and skipped, by kind (and skipped by reason)."""
+    if not r.get("n_read") and not r.get("n_skipped"):
+        print("restrictions none in this map")
+        return
+    print(f"restrictions {r.get('n_read', 0)} read, {r.get('n_applied', 0)} applied, "
+          f"{r.get('n_skipped', 0)} skipped")
+    for kind in sorted(set(r.get("read", {})) | set(r.get("applied", {}))):
+        print(f"  {kind:<18} read {r.get('read', {}).get(kind, 0):>4}  "
+              f"applied {r.get('applied', {}).get(kind, 0):>4}")
+    for reason, kinds in r.get("skipped", {}).items():
+        what = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        print(f"  skipped: {reason}: {what}")
+    for note, kinds in r.get("notes", {}).items():
+        what = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        print(f"  note: {note}: {what}")
 
 
 def cmd_route(args: argparse.Namespace) -> int:
@@ -97,7 +133,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     graph = _load(args, progress=not args.json)
     router = Router(graph, snap_radius_m=args.snap_radius)
     result = router.route(args.from_, args.to, profile=args.profile, metric=args.metric,
-                          algorithm=args.algorithm, contraflow=args.contraflow)
+                          algorithm=args.algorithm, contraflow=args.contraflow,
+                          restricted_turns=args.restricted_turns)
     if not result.reachable:
         if args.json:
             print(json.dumps(result.to_dict()))
@@ -108,7 +145,8 @@ def cmd_route(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"route on {graph.meta.get('name', 'graph')} ({args.metric}, {args.profile}, "
           "free flow)")
-    print(f"  duration  {_fmt_duration(result.duration_s)} ({result.duration_s:.1f} s)")
+    print(f"  duration  {_fmt_duration(result.duration_s)} ({result.duration_s:.1f} s, of which "
+          f"{result.turn_delay_s:.1f} s at turns, junctions and signals)")
     if args.profile == "ambulance" and result.eta_normal_s is not None:
         print(f"  ETA       {_fmt_duration(result.duration_s)} with lights and sirens, "
               f"{_fmt_duration(result.eta_normal_s)} at normal traffic speed")
@@ -118,6 +156,8 @@ def cmd_route(args: argparse.Namespace) -> int:
     print(f"  to        {result.destination.lat:.6f},{result.destination.lon:.6f} "
           f"(snapped {result.destination.distance_m:.0f} m)")
     print(f"  OSM nodes {len(result.osm_nodes)}; traffic signals passed: {len(result.signals)}")
+    for note in result.notes:
+        print(f"  note      {note}")
     print("  steps:")
     for step in result.steps:
         print(f"    {step.name or '(unnamed road)':<40} {step.distance_m:8.0f} m "
@@ -189,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("source", nargs="?", help="map file (default: the embedded sample city)")
     _add_source_args(build)
     build.add_argument("--json", action="store_true", help="print the figures as JSON")
+    build.add_argument("--no-hierarchy", action="store_true",
+                       help="do not build (or check) the routing hierarchy (CCH) now")
     build.set_defaults(func=cmd_graph_build)
 
     route = sub.add_parser("route", help="fastest or shortest route between two points")
@@ -199,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ambulance: lights and sirens, bus lanes, emergency links")
     route.add_argument("--contraflow", action="store_true",
                        help="ambulance may drive against one-way streets (with a penalty)")
+    route.add_argument("--restricted-turns", action="store_true",
+                       help="ambulance may take turns that OSM restrictions forbid (with a "
+                            "penalty)")
     route.add_argument("--metric", choices=("time", "distance"), default="time")
     route.add_argument("--algorithm", choices=("cch", "bidirectional", "dijkstra", "astar"),
                        default=None, help="default: cch (Customizable Contraction Hierarchy)")

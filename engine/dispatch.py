@@ -239,8 +239,8 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- ranking
     def rank(self, incident: Coordinate, need: Need, *, at: datetime | None = None,
-             policy: DispatchPolicy | None = None, contraflow: bool = False
-             ) -> tuple[list[HospitalOption], int]:
+             policy: DispatchPolicy | None = None, contraflow: bool = False,
+             restricted_turns: bool = False) -> tuple[list[HospitalOption], int]:
         """Every hospital able to take the patient, best first, with reasons; and the
         ``weights_version`` used. One multi-target search gives all the ETAs."""
         at = at or utcnow()
@@ -251,21 +251,25 @@ class Dispatcher:
             raise NoHospitalAvailable(
                 f"no open hospital offers {what}"
                 + (f" with capability {need.capability!r}" if need.capability else ""))
-        weights = self.router.weights("ambulance", at=at, contraflow=contraflow)
+        weights = self.router.weights("ambulance", at=at, contraflow=contraflow,
+                                      restricted_turns=restricted_turns)
         table = self.router.table([incident], [c.hospital.destination for c in cands],
                                   weights=weights)
         etas = table.values[0]
-        options = [self._option(c, float(eta), policy) for c, eta in zip(cands, etas,
-                                                                          strict=True)]
+        options = [self._option(c, float(eta), policy, snap.fallback)
+                   for c, eta, snap in zip(cands, etas, table.destinations, strict=True)]
         options.sort(key=lambda o: (o.score, o.eta_s, o.hospital_id))
         return options, weights.version
 
-    def _option(self, c: Candidate, eta: float, policy: DispatchPolicy) -> HospitalOption:
+    def _option(self, c: Candidate, eta: float, policy: DispatchPolicy,
+                fallback: str | None = None) -> HospitalOption:
         row = c.bed
         level = row.level if row is not None else c.level
         occupancy = row.occupancy if row is not None else None
         en_route = row.en_route if row is not None else len(self.board.en_route(c.hospital.id))
         reasons = [f"ETA {_fmt(eta)}" if np.isfinite(eta) else "unreachable by road now"]
+        if fallback and np.isfinite(eta):
+            reasons.append(f"the entrance's road is cut off ({fallback})")
         penalty = 0.0
         if row is not None and occupancy is not None:
             reasons.append(f"{row.bed_type} {occupancy:.0%} occupied "
@@ -299,6 +303,7 @@ class Dispatcher:
         register: bool = True,
         policy: DispatchPolicy | None = None,
         contraflow: bool = False,
+        restricted_turns: bool = False,
         on_scene_s: float = 0.0,
     ) -> DispatchDecision:
         """Choose the hospital for a patient at ``incident`` and route the ambulance there.
@@ -328,20 +333,22 @@ class Dispatcher:
         need = need or Need()
         policy = policy or self.policy
         options, version = self.rank(incident, need, at=at, policy=policy,
-                                     contraflow=contraflow)
+                                     contraflow=contraflow, restricted_turns=restricted_turns)
         reachable = [o for o in options if o.reachable]
         if not reachable:
             raise NoHospitalAvailable("no hospital able to take the patient is reachable by "
                                       "road from the incident (closures or network split)")
         chosen = reachable[0]
         hospital = self.board.hospital(chosen.hospital_id)
-        weights = self.router.weights("ambulance", at=at, contraflow=contraflow)
+        weights = self.router.weights("ambulance", at=at, contraflow=contraflow,
+                                      restricted_turns=restricted_turns)
         route = self.router.route(incident, hospital.destination, weights=weights)
         if isinstance(route, Unreachable):  # same weights as the table: cannot happen
             raise NoHospitalAvailable(f"{hospital.name} became unreachable")
         choice = None
         if ambulances:
-            choice = self.nearest_ambulance(incident, ambulances, at=at, contraflow=contraflow)
+            choice = self.nearest_ambulance(incident, ambulances, at=at, contraflow=contraflow,
+                                            restricted_turns=restricted_turns)
         amb_id = ambulance_id or (choice.ambulance_id if choice else None)
         # the crew reaches the scene, treats the patient, then leaves for the hospital: the
         # signal plan and the board's ETA start then (re-plan when the crew actually leaves)
@@ -391,14 +398,15 @@ class Dispatcher:
 
     # ---------------------------------------------------------------- fleet and coverage
     def nearest_ambulance(self, incident: Coordinate, ambulances: Mapping[str, Coordinate], *,
-                          at: datetime | None = None, contraflow: bool = False
-                          ) -> AmbulanceChoice:
+                          at: datetime | None = None, contraflow: bool = False,
+                          restricted_turns: bool = False) -> AmbulanceChoice:
         """The ambulance that reaches ``incident`` first (one multi-source search)."""
         if not ambulances:
             raise ValueError("no ambulance positions given")
         ids = list(ambulances)
         i, route = self.router.closest(incident, [ambulances[k] for k in ids], direction="to",
-                                       profile="ambulance", at=at, contraflow=contraflow)
+                                       profile="ambulance", at=at, contraflow=contraflow,
+                                       restricted_turns=restricted_turns)
         if i < 0 or isinstance(route, Unreachable):
             raise NoHospitalAvailable("no ambulance can reach the incident by road")
         return AmbulanceChoice(ids[i], route)

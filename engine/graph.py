@@ -13,6 +13,7 @@ import numpy as np
 
 from engine.extract import Extract
 from engine.extract import tags as T
+from engine.turns import TurnGraph, build_turn_graph
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -21,7 +22,7 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "first_out", "head", "tail", "first_in", "in_edge", "twin",
     "length_m", "time_s", "speed_kmh", "highway", "flags", "way_id", "name_id",
     "geom_offset", "geom_point",
-    "point_lat", "point_lon", "point_osm_id", "point_signal",
+    "point_lat", "point_lon", "point_osm_id", "point_signal", "point_control",
     "names",
 )
 
@@ -34,6 +35,17 @@ def haversine_m(lat1: np.ndarray | float, lon1: np.ndarray | float,
     dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def bearing_deg(lat1: np.ndarray | float, lon1: np.ndarray | float,
+                lat2: np.ndarray | float, lon2: np.ndarray | float) -> np.ndarray:
+    """Initial great-circle bearing from point 1 to point 2, degrees clockwise from north
+    in ``[0, 360)`` (vectorised)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    x = np.sin(dl) * np.cos(p2)
+    y = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
+    return np.degrees(np.arctan2(x, y)) % 360.0
 
 
 @dataclass(eq=False)
@@ -76,8 +88,12 @@ class RoadGraph:
     point_lon: np.ndarray
     point_osm_id: np.ndarray
     point_signal: np.ndarray
+    point_control: np.ndarray
     names: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    #: the turn graph routes are searched on (see :mod:`engine.turns`); built with the graph
+    #: and cached with it, or on first use for a graph assembled by hand
+    turns: TurnGraph | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ sizes and views
     @property
@@ -120,6 +136,14 @@ class RoadGraph:
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAY_FIELDS}
+
+    def turn_graph(self) -> TurnGraph:
+        """The turn graph (built now, without turn restrictions, if the graph has none)."""
+        if self.turns is None:
+            from engine.turns import build_turn_graph
+
+            self.turns = build_turn_graph(self)
+        return self.turns
 
     def car_allowed(self) -> np.ndarray:
         """Boolean mask of the edges an ordinary car may drive."""
@@ -167,8 +191,8 @@ def build_csr(n: int, tail: np.ndarray, head: np.ndarray) -> tuple[np.ndarray, .
     return order, first_out, first_in, in_edge
 
 
-def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None = None
-                    ) -> RoadGraph:
+def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None = None,
+                    progress: Any = None) -> RoadGraph:
     """Compile an :class:`~engine.extract.Extract` into a :class:`RoadGraph`.
 
     Graph nodes (edge end points) are numbered along a Z-order curve, edges are sorted by tail
@@ -251,10 +275,32 @@ def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None 
         point_lon=point_lon[new_order],
         point_osm_id=np.asarray(ex.point_osm_id, dtype=np.int64)[new_order],
         point_signal=np.asarray(ex.point_signal, dtype=bool)[new_order],
+        point_control=_point_controls(ex, n_points)[new_order],
         names=names,
-        meta={"name": name, "hospitals": [h.as_dict() for h in ex.hospitals], **(meta or {})},
+        meta={"name": name, "hospitals": [h.as_dict() for h in ex.hospitals],
+              **_locale(point_lat, point_lon), **(meta or {})},
     )
+    graph.turns = build_turn_graph(graph, getattr(ex, "restrictions", ()),
+                                   skipped=getattr(ex, "restriction_skipped", ()),
+                                   progress=progress)
     return graph
+
+
+def _point_controls(ex: Extract, n_points: int) -> np.ndarray:
+    control = getattr(ex, "point_control", None)
+    if control is None or len(control) != n_points:
+        return np.where(np.asarray(ex.point_signal, dtype=bool), T.CTRL_SIGNAL, 0
+                        ).astype(np.uint8)
+    return np.asarray(control, dtype=np.uint8)
+
+
+def _locale(lat: np.ndarray, lon: np.ndarray) -> dict[str, str]:
+    """Which side traffic keeps to and the local time zone, at the map's centre (see
+    ``tags.driving_side`` and ``tags.local_timezone``)."""
+    if not len(lat):
+        return {"driving_side": "right", "timezone": "UTC"}
+    la, lo = float(np.median(lat)), float(np.median(lon))
+    return {"driving_side": T.driving_side(la, lo), "timezone": T.local_timezone(la, lo)}
 
 
 def graph_stats(graph: RoadGraph) -> dict[str, Any]:
@@ -280,6 +326,7 @@ def graph_stats(graph: RoadGraph) -> dict[str, Any]:
         on_car_road[graph.head[allowed]] = True
         share = float(np.bincount(labels[on_car_road]).max() / on_car_road.sum())
     signal_points = np.unique(graph.geom_point[graph.point_signal[graph.geom_point]])
+    turns = graph.turn_graph()
     return {
         "name": graph.meta.get("name", ""),
         "nodes": n,
@@ -290,5 +337,9 @@ def graph_stats(graph: RoadGraph) -> dict[str, Any]:
         "largest_scc_share": round(share, 4),
         "traffic_signals": len(signal_points),
         "hospitals": len(graph.hospitals),
+        "turn_nodes": turns.n_nodes,
+        "turn_arcs": turns.n_edges,
+        "restrictions": turns.meta.get("restrictions", {}),
+        "driving_side": graph.meta.get("driving_side", "right"),
         "bbox": [round(v, 6) for v in graph.bbox()] if len(graph.point_lat) else None,
     }

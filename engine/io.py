@@ -22,9 +22,10 @@ import numpy as np
 
 from engine.errors import CacheError, SourceError
 from engine.graph import ARRAY_FIELDS, RoadGraph, build_csr, compile_extract, haversine_m
+from engine.turns import TURN_ARRAY_FIELDS, TurnGraph, build_turn_graph
 
 #: Bump when the cached arrays change meaning: older cache files are then ignored.
-GRAPH_FORMAT = "gyrophare-graph-3"
+GRAPH_FORMAT = "gyrophare-graph-4"
 
 
 def _code_version() -> str:
@@ -32,7 +33,8 @@ def _code_version() -> str:
     reused even when nobody remembered to bump :data:`GRAPH_FORMAT`."""
     root = Path(__file__).resolve().parent
     h = hashlib.sha256(GRAPH_FORMAT.encode())
-    for path in sorted([*(root / "extract").glob("*.py"), root / "graph.py", root / "io.py"]):
+    for path in sorted([*(root / "extract").glob("*.py"), root / "graph.py", root / "io.py",
+                        root / "turns.py"]):
         h.update(path.read_bytes())
     return h.hexdigest()[:10]
 
@@ -125,8 +127,10 @@ def save_graph(graph: RoadGraph, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    meta = json.dumps({"format": GRAPH_FORMAT, **graph.meta})
-    np.savez(tmp, meta=np.array(meta), **graph.arrays())
+    turns = graph.turn_graph()
+    meta = json.dumps({"format": GRAPH_FORMAT, **graph.meta, "turn_meta": turns.meta})
+    np.savez(tmp, meta=np.array(meta), **graph.arrays(),
+             **{f"turn_{k}": v for k, v in turns.arcs().items()})
     os.replace(tmp, path)
     return path
 
@@ -147,10 +151,12 @@ def load_cached(path: str | Path) -> RoadGraph:
                 raise CacheError(f"{path} has graph format {meta.get('format')!r}, "
                                  f"this gyrophare reads {GRAPH_FORMAT!r}: rebuild it")
             arrays = {name: data[name] for name in ARRAY_FIELDS}
+            turn_arrays = {k: data[f"turn_{k}"] for k in TURN_ARRAY_FIELDS}
     except (OSError, ValueError, KeyError) as exc:
         raise CacheError(f"cannot read cached graph {path}: {exc}") from exc
     meta.pop("format", None)
-    return RoadGraph(**arrays, meta=meta)
+    turns = TurnGraph.from_arrays(turn_arrays, meta.pop("turn_meta", {}))
+    return RoadGraph(**arrays, meta=meta, turns=turns)
 
 
 # -------------------------------------------------------------------------------- DIMACS
@@ -197,18 +203,42 @@ def read_dimacs(gr_path: str | Path, co_path: str | Path | None = None, *,
     tail, head, w = tail[order], head[order], w[order]
     m = len(tail)
     length = haversine_m(lat[tail], lon[tail], lat[head], lon[head]) if co_path else w.copy()
-    return RoadGraph(
+    graph = RoadGraph(
         first_out=first_out, head=head.astype(np.int32), tail=tail.astype(np.int32),
-        first_in=first_in, in_edge=in_edge, twin=np.full(m, -1, dtype=np.int32),
+        first_in=first_in, in_edge=in_edge, twin=_twins(n, tail, head),
         length_m=length, time_s=w, speed_kmh=np.zeros(m, dtype=np.float32),
         highway=np.zeros(m, dtype=np.uint8), flags=np.zeros(m, dtype=np.uint32),
         way_id=np.zeros(m, dtype=np.int64), name_id=np.zeros(m, dtype=np.int32),
         geom_offset=np.arange(0, 2 * m + 1, 2, dtype=np.int64),
         geom_point=np.stack([tail, head], axis=1).ravel().astype(np.int32),
         point_lat=lat, point_lon=lon, point_osm_id=np.full(n, -1, dtype=np.int64),
-        point_signal=np.zeros(n, dtype=bool), names=np.array([""]),
-        meta={"name": gr_path.name, "source": str(gr_path), "weight": weight},
+        point_signal=np.zeros(n, dtype=bool), point_control=np.zeros(n, dtype=np.uint8),
+        names=np.array([""]),
+        # no geometry worth an angle, no restrictions: turns are free, U-turns banned but at
+        # dead ends (what the turn graph's size and the U-turn rule need)
+        meta={"name": gr_path.name, "source": str(gr_path), "weight": weight,
+              "turn_model": "uturn-only"},
     )
+    graph.turns = build_turn_graph(graph)
+    return graph
+
+
+def _twins(n: int, tail: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """For arcs given as a plain list (DIMACS), the arc ``v -> u`` of each ``u -> v`` (one
+    each; -1 when the road is one-way), so that U-turns are known."""
+    m = len(tail)
+    key = tail.astype(np.int64) * n + head
+    rev = head.astype(np.int64) * n + tail
+    order = np.argsort(key, kind="stable")
+    pos = np.searchsorted(key[order], rev)
+    pos = np.minimum(pos, m - 1) if m else pos
+    found = (key[order][pos] == rev) & (tail != head) if m else np.zeros(0, dtype=bool)
+    twin = np.where(found, order[pos], -1)
+    # parallel arcs may pick the same twin: keep only mutual pairs
+    ok = twin >= 0
+    mutual = np.zeros(m, dtype=bool)
+    mutual[ok] = twin[twin[ok]] == np.flatnonzero(ok)
+    return np.where(mutual, twin, -1).astype(np.int32)
 
 
 # -------------------------------------------------------------------------------- entry point
@@ -281,7 +311,8 @@ def load_graph(
     else:
         read = extract.read_osm_file if kind == "osm" else extract.read_graphml
         ex = read(path, progress=progress)
-        graph = compile_extract(ex, name=path.name, meta={"source": str(path), "sha256": digest})
+        graph = compile_extract(ex, name=path.name, meta={"source": str(path), "sha256": digest},
+                                progress=progress)
     graph.meta["build_seconds"] = round(time.perf_counter() - t0, 3)
     if cache:
         save_graph(graph, cached)

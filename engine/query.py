@@ -1,9 +1,10 @@
 """The router: coordinates in, routes / tables / isochrones / nearest-of-a-set out.
 
-It validates and snaps the input, picks the kernel, and turns edge paths into
-:class:`Route` objects with everything a dispatcher or a map needs (both metrics, OSM nodes,
-GeoJSON geometry, street-name steps, traffic signals passed with their time from start).
-Unreachable destinations are an explicit :class:`Unreachable` result, never ``None``.
+It validates and snaps the input, runs the kernel on the turn graph (so routes obey turn
+restrictions and pay for turns), and turns paths into :class:`Route` objects with everything
+a dispatcher or a map needs (both metrics, OSM nodes, GeoJSON geometry, street-name steps,
+traffic signals passed with their time from start). Unreachable destinations are an explicit
+:class:`Unreachable` result, never ``None``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import numpy as np
 
 from engine import kernels as K
 from engine.cch import CCHIndex, CCHMetrics
+from engine.errors import PointOffNetwork
+from engine.extract import tags as T
 from engine.extract.tags import F_AGAINST_ONEWAY
-from engine.graph import RoadGraph, haversine_m
+from engine.graph import RoadGraph, bearing_deg, haversine_m
 from engine.profiles import Metric, ProfileOptions, Weights
-from engine.snap import Snap, Snapper
+from engine.snap import Reachability, Snap, Snapper, reachability, with_fallback
 from engine.traffic import TrafficOverlay
 
 Algorithm = Literal["cch", "bidirectional", "dijkstra", "astar"]
@@ -51,16 +54,35 @@ class Leg:
     end: float
 
 
+@dataclass(frozen=True, slots=True)
+class _End:
+    """Where a search may start (a seed) or stop (a target) on the turn graph.
+
+    A seed is the turn node of the road the origin lies on (``cost``: driving the rest of
+    it); a target is the turn node of a road *before* the destination's, with ``arc`` the
+    turn into the destination road (``cost``: that turn plus driving up to the point).
+    """
+
+    node: int
+    cost: float
+    leg: Leg
+    arc: int = -1
+
+
 @dataclass
 class Step:
     name: str
     distance_m: float
     duration_s: float
     location: list[float]  # [lon, lat] where the step starts
+    #: seconds of the step's duration spent turning and at junction controls (the turn that
+    #: starts it included): what a driver loses at junctions, not on the road
+    turn_delay_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "distance_m": round(self.distance_m, 1),
-                "duration_s": round(self.duration_s, 1), "location": self.location}
+                "duration_s": round(self.duration_s, 1), "location": self.location,
+                "turn_delay_s": round(self.turn_delay_s, 1)}
 
 
 @dataclass
@@ -86,7 +108,8 @@ class Signal:
 
 @dataclass
 class Route:
-    """A found route. ``duration_s`` and ``distance_m`` are both given whatever the metric."""
+    """A found route. ``duration_s`` and ``distance_m`` are both given whatever the metric;
+    durations include the time lost at turns, U-turns and junction controls."""
 
     duration_s: float
     distance_m: float
@@ -106,6 +129,14 @@ class Route:
     contraflow_edges: int = 0
     status: str = "ok"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the turn-graph arcs taken: ``turn_arcs[k]`` leads from leg ``k`` to leg ``k + 1``
+    turn_arcs: list[int] = field(default_factory=list)
+    #: every leg as arrays ``(edge, start fraction, end fraction)``, including a zero-length
+    #: first or last piece that ``edges`` leaves out (so costs recompute from legs and turns)
+    legs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    turn_delay_s: float = 0.0  #: part of ``duration_s`` spent at junctions
+    #: turns an OSM restriction forbids that this route takes (ambulance, opt-in only)
+    restricted_turns: int = 0
 
     @property
     def reachable(self) -> bool:
@@ -121,6 +152,15 @@ class Route:
         """GeoJSON LineString, ``[lon, lat]`` order."""
         return {"type": "LineString", "coordinates": self.coordinates}
 
+    @property
+    def notes(self) -> list[str]:
+        """What a dispatcher should know about this route, in words."""
+        out = [s.fallback for s in (self.origin, self.destination) if s.fallback]
+        if self.restricted_turns:
+            out.append(f"takes {self.restricted_turns} turn(s) that traffic rules forbid "
+                       "(emergency vehicle, opted in)")
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -131,7 +171,9 @@ class Route:
             "eta_s": {"priority": round(self.duration_s, 2),
                       "normal": None if self.eta_normal_s is None
                       else round(self.eta_normal_s, 2)},
+            "turn_delay_s": round(self.turn_delay_s, 2),
             "contraflow_edges": self.contraflow_edges,
+            "restricted_turns": self.restricted_turns,
             "distance_m": round(self.distance_m, 2),
             "osm_nodes": self.osm_nodes,
             "edges": self.edges,
@@ -140,6 +182,7 @@ class Route:
             "signals": [s.to_dict() for s in self.signals],
             "origin": _snap_dict(self.origin),
             "destination": _snap_dict(self.destination),
+            "notes": self.notes,
             "attribution": ATTRIBUTION,
             **self.extra,
         }
@@ -147,7 +190,8 @@ class Route:
 
 @dataclass
 class Unreachable:
-    """Both points are on the road network, but no allowed path joins them."""
+    """Both points are on the road network, but no allowed path joins them, not even from
+    the main network (``isolated`` says which end is cut off)."""
 
     origin: Snap
     destination: Snap
@@ -158,6 +202,8 @@ class Unreachable:
                    "split here (disconnected roads, one-way streets, access restrictions or "
                    "closures)")
     status: str = "unreachable"
+    #: ``"origin"``, ``"destination"`` or ``"both"``: the end(s) no main-network road serves
+    isolated: str | None = None
 
     @property
     def reachable(self) -> bool:
@@ -166,13 +212,17 @@ class Unreachable:
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "profile": self.profile, "metric": self.metric,
                 "weights_version": self.weights_version, "reason": self.reason,
+                "isolated": self.isolated,
                 "origin": _snap_dict(self.origin),
                 "destination": _snap_dict(self.destination), "attribution": ATTRIBUTION}
 
 
 def _snap_dict(s: Snap) -> dict[str, Any]:
-    return {"location": s.location(), "input": [s.input_lon, s.input_lat],
-            "snap_distance_m": round(s.distance_m, 1), "edge": s.edge}
+    out = {"location": s.location(), "input": [s.input_lon, s.input_lat],
+           "snap_distance_m": round(s.distance_m, 1), "edge": s.edge}
+    if s.fallback:
+        out["fallback"] = s.fallback
+    return out
 
 
 @dataclass
@@ -223,30 +273,40 @@ class Isochrone:
 
 
 class Router:
-    """Shortest paths over one :class:`RoadGraph`.
+    """Shortest paths over one :class:`RoadGraph`, searched on its turn graph.
 
     Parameters
     ----------
     graph
-        The compiled graph.
+        The compiled graph (its turn graph is built on first use if it has none).
     snap_radius_m
         A point farther than this from every usable road is rejected as off the network.
+    fallback_radius_m
+        How far from the point a route may start or end on the main network when the
+        nearest road is cut off from it (default: twice ``snap_radius_m``); beyond, that end
+        is isolated (:class:`Unreachable`).
     warm_up
         Compile the kernels now (default): a request must never pay the JIT.
 
     Notes
     -----
-    Safe to share between threads: search workspaces are per thread; matrix calls are
-    serialised (numba's default threading layer is not re-entrant).
+    Searches run on the turn graph (:mod:`engine.turns`): seeds are the roads the origin
+    lies on, targets the turns into the destination's road, so every route obeys turn
+    restrictions and pays its turn costs. Safe to share between threads: search workspaces
+    are per thread; matrix calls are serialised (numba's default threading layer is not
+    re-entrant).
     """
 
     def __init__(self, graph: RoadGraph, *, snap_radius_m: float = 500.0,
+                 fallback_radius_m: float | None = None,
                  overlay: TrafficOverlay | None = None, cch: bool | CCHIndex = True,
                  warm_up: bool = True) -> None:
         self.graph = graph
         self.snap_radius_m = float(snap_radius_m)
-        K.validate_graph(graph.first_out, graph.head, graph.tail, graph.first_in,
-                         graph.in_edge)
+        self.fallback_radius_m = float(2.0 * self.snap_radius_m if fallback_radius_m is None
+                                       else fallback_radius_m)
+        tg = self.turns = graph.turn_graph()
+        K.validate_graph(tg.first_out, tg.head, tg.tail, tg.first_in, tg.in_arc)
         self.snapper = overlay.snapper if overlay is not None else Snapper(graph)
         self.overlay = overlay if overlay is not None else TrafficOverlay(graph,
                                                                           snapper=self.snapper)
@@ -254,11 +314,17 @@ class Router:
         self._matrix_lock = threading.Lock()
         self._factors: dict[int, float] = {}
         self._snaps: dict[tuple, tuple[np.ndarray, Snap]] = {}
+        self._reach: dict[int, tuple[np.ndarray, Reachability]] = {}
+        self._anchors: dict[tuple, int] = {}
         self._along_frac = _along_fraction(graph)
-        # Customizable Contraction Hierarchy: built (or loaded from the cache) once per map,
-        # customized per profile and traffic state; queries in microseconds
+        self._to_road = tg.to_road()
+        self._in_tail = tg.tail[tg.in_arc]
+        node_junction = graph.head[tg.node_road]
+        self._node_lat, self._node_lon = graph.lat[node_junction], graph.lon[node_junction]
+        # Customizable Contraction Hierarchy over the turn graph: built (or loaded from the
+        # cache) once per map, customized per profile and traffic state
         self.cch = cch if isinstance(cch, CCHIndex) else (
-            CCHIndex.load_or_build(graph) if cch else None)
+            CCHIndex.load_or_build(tg) if cch else None)
         self._cch_metrics = CCHMetrics(self.cch, self.overlay) if self.cch is not None else None
         if warm_up:
             warm_up_kernels()
@@ -276,34 +342,37 @@ class Router:
 
     # ------------------------------------------------------------------ helpers
     def weights(self, profile: str = "car", metric: Metric = "time", *,
-                at: datetime | None = None, contraflow: bool = False) -> Weights:
+                at: datetime | None = None, contraflow: bool = False,
+                restricted_turns: bool = False) -> Weights:
         """The weights a query would use now (or ``at``): profile + live traffic."""
-        return self.overlay.weights(profile, metric, at=at,
-                                    options=ProfileOptions(contraflow=contraflow))
+        return self.overlay.weights(profile, metric, at=at, options=ProfileOptions(
+            contraflow=contraflow, restricted_turns=restricted_turns))
 
     def _workspaces(self) -> tuple[K.Workspace, K.Workspace]:
         ws = getattr(self._local, "ws", None)
         if ws is None:
-            n = self.graph.n_nodes
+            n = self.turns.n_nodes
             ws = self._local.ws = (K.Workspace.for_graph(n), K.Workspace.for_graph(n))
         return ws
 
     def _resolve(self, profile: str, metric: Metric, weights: Weights | np.ndarray | None,
-                 at: datetime | None, contraflow: bool) -> Weights:
+                 at: datetime | None, options: ProfileOptions) -> Weights:
         """The :class:`Weights` of a query: given, wrapped from an array, or from the overlay."""
         if isinstance(weights, Weights):
             return weights
         if weights is None:
-            return self.weights(profile, metric, at=at, contraflow=contraflow)
+            return self.overlay.weights(profile, metric, at=at, options=options)
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (self.graph.n_edges,):
             raise ValueError(f"weights must have one entry per edge "
                              f"({self.graph.n_edges}), got shape {w.shape}")
         K.validate_weight(w, self.graph.n_edges)  # O(m), as building the usable mask is
-        base = self.weights(profile, "time", at=at, contraflow=contraflow)
+        base = self.overlay.weights(profile, metric, at=at, options=options)
+        time = w if metric == "time" else self.overlay.weights(profile, "time", at=at,
+                                                               options=options).time
         return Weights.build(w, profile=profile, metric=metric, version=-1,
-                             normal_time=base.normal_time,
-                             time=w if metric == "time" else base.time)
+                             normal_time=base.normal_time, time=time, turns=base.turns,
+                             turn=base.turn, to_road=self._to_road, options=options)
 
     def _snap(self, lat: object, lon: object, *, usable: np.ndarray, radius_m: float,
               what: str) -> Snap:
@@ -324,45 +393,144 @@ class Router:
         return snap
 
     def _astar_factor(self, w: Weights) -> float:
-        key = id(w.values)
+        key = id(w.arc)
         factor = self._factors.get(key)
         if factor is None:
-            g = self.graph
-            factor = K.astar_factor(w.values, g.tail, g.head, g.lat, g.lon)
+            tg = self.turns
+            factor = K.astar_factor(w.arc, tg.tail, tg.head, self._node_lat, self._node_lon)
             if len(self._factors) > 64:
                 self._factors.clear()
             self._factors[key] = factor
         return factor
 
+    def reachability(self, W: Weights) -> Reachability:
+        """Which roads connect to the main network under ``W`` (cached per snapshot)."""
+        hit = self._reach.get(id(W.arc))
+        if hit is not None and hit[0] is W.arc:
+            return hit[1]
+        key = (W.profile, W.metric, W.options)
+        reach = reachability(self.turns, W.arc, W.values, anchor=self._anchors.get(key),
+                             in_tail=self._in_tail)
+        self._anchors[key] = reach.anchor
+        if len(self._reach) >= 16:
+            self._reach.clear()
+        self._reach[id(W.arc)] = (W.arc, reach)
+        return reach
+
     def snap(self, point: Coordinate, *, profile: str = "car", metric: Metric = "time",
              weights: Weights | np.ndarray | None = None, at: datetime | None = None,
-             what: str = "coordinate") -> Snap:
-        """Snap a ``(lat, lon)`` to the nearest road usable with these weights."""
-        usable = self._resolve(profile, metric, weights, at, False).snappable
+             what: str = "coordinate", end: Literal["origin", "destination"] | None = None
+             ) -> Snap:
+        """Snap a ``(lat, lon)`` to the nearest road usable with these weights; with ``end``,
+        to the nearest road a route can leave from (``"origin"``) or arrive on
+        (``"destination"``), falling back from a road cut off from the main network."""
+        W = self._resolve(profile, metric, weights, at, ProfileOptions())
         lat, lon = _pair(point, what)
-        return self._snap(lat, lon, usable=usable, radius_m=self.snap_radius_m,
-                                 what=what)
+        s = self._snap(lat, lon, usable=W.snappable, radius_m=self.snap_radius_m, what=what)
+        if end is None:
+            return s
+        return self._connected(s, W, end) or s
 
-    @staticmethod
-    def _sources(s: Snap, w: np.ndarray, head: np.ndarray) -> list[tuple[int, float, Leg]]:
-        """Nodes a search may start from, leaving the snapped point along its edge(s)."""
+    #: a usable road farther than this from the point: look for a nearer road the vehicle
+    #: may not use (a private lane, a pedestrian street) and say why the route is not there
+    UNUSABLE_CHECK_M = 15.0
+
+    def _usable_snap(self, lat: object, lon: object, W: Weights, what: str) -> Snap:
+        """The nearest road the vehicle may use; when a road it may not use lies clearly
+        nearer (the call is on a private lane, say), the snap says so."""
+        s = self._snap(lat, lon, usable=W.snappable, radius_m=self.snap_radius_m, what=what)
+        if s.distance_m <= self.UNUSABLE_CHECK_M or s.fallback:
+            return s
+        try:  # (distances here are great-circle, the index's are projected: a margin)
+            near = self._snap(lat, lon, usable=self.snapper.everything,
+                              radius_m=s.distance_m * 1.01 + 1.0, what=what)
+        except PointOffNetwork:
+            return s
+        if near.distance_m >= s.distance_m - 10.0 or near.edge in (s.edge, s.twin):
+            return s
+        end = what.split(" ")[0]
+        place = "ends" if end == "destination" else "starts"
+        name, alt_name = self.graph.edge_name(near.edge), self.graph.edge_name(s.edge)
+        reason = (f"{what}: the nearest road, {name or 'an unnamed road'} "
+                  f"({self._road_kind(near.edge, W)}, {near.distance_m:.0f} m away), is not "
+                  f"open to this vehicle; the route {place} {s.distance_m:.0f} m away on "
+                  f"{alt_name or 'an unnamed road'}")
+        return with_fallback(s, reason)
+
+    def _road_kind(self, e: int, W: Weights) -> str:
+        """A few words on why a road is closed or cut off for this vehicle."""
+        g = self.graph
+        t = int(g.twin[e])
+        closed = not np.isfinite(W.values[e]) and (t < 0 or not np.isfinite(W.values[t]))
+        flags = int(g.flags[e])
+        if closed and (W.snappable[e] or (t >= 0 and W.snappable[t])):
+            return "closed by live traffic"
+        if flags & T.F_PRIVATE:
+            return "a private road"
+        if flags & (T.F_CAR_NO | T.F_DESTINATION):
+            return "a restricted-access road"
+        if flags & T.F_BARRIER:
+            return "a barrier"
+        if g.highway[e] in (T.HIGHWAY_CODE["pedestrian"], T.HIGHWAY_CODE["track"]):
+            return f"a {T.HIGHWAY_CLASSES[g.highway[e]]} way"
+        if flags & T.F_SERVICE_DRIVEWAY:
+            return "a driveway or parking aisle"
+        if flags & (T.F_ONEWAY | T.F_AGAINST_ONEWAY):
+            return "a one-way street"
+        return "a road"
+
+    def _connected(self, s: Snap, W: Weights, end: str) -> Snap | None:
+        """``s`` if a route can leave (origin) / reach (destination) it through the main
+        network, else the nearest snap that can, with the reason; ``None`` if none is within
+        the snapping radius."""
+        reach = self.reachability(W)
+        ok = reach.can_leave(s) if end == "origin" else reach.can_enter(s)
+        if ok:
+            return s
+        mask = reach.leave if end == "origin" else reach.enter
+        try:
+            alt = self._snap(s.input_lat, s.input_lon, usable=mask,
+                             radius_m=self.fallback_radius_m, what=end)
+        except PointOffNetwork:
+            return None
+        return with_fallback(alt, self._fallback_reason(s, alt, W, end))
+
+    def _fallback_reason(self, near: Snap, alt: Snap, W: Weights, end: str) -> str:
+        g = self.graph
+        name = g.edge_name(near.edge) or "an unnamed road"
+        alt_name = g.edge_name(alt.edge) or "an unnamed road"
+        verb = "left for" if end == "origin" else "reached from"
+        place = "starts" if end == "origin" else "ends"
+        return (f"{end}: the nearest road, {name} ({self._road_kind(near.edge, W)}, "
+                f"{near.distance_m:.0f} m away), cannot be {verb} the main road network by "
+                f"this vehicle; the route {place} {alt.distance_m:.0f} m away on {alt_name}")
+
+    def _sources(self, s: Snap, W: Weights) -> list[_End]:
+        """Where a search may start: the snapped road(s), leaving the point in their
+        direction."""
+        w = W.values
         out = []
         for edge, twin, f in s.positions():
             if np.isfinite(w[edge]):
-                out.append((int(head[edge]), (1.0 - f) * w[edge], Leg(edge, f, 1.0)))
+                out.append(_End(edge, (1.0 - f) * w[edge], Leg(edge, f, 1.0)))
             if twin >= 0 and np.isfinite(w[twin]):
-                out.append((int(head[twin]), f * w[twin], Leg(twin, 1.0 - f, 1.0)))
+                out.append(_End(twin, f * w[twin], Leg(twin, 1.0 - f, 1.0)))
         return out
 
-    @staticmethod
-    def _targets(s: Snap, w: np.ndarray, tail: np.ndarray) -> list[tuple[int, float, Leg]]:
-        """Nodes a search may end at, then driving along the edge to the snapped point."""
+    def _targets(self, s: Snap, W: Weights) -> list[_End]:
+        """Where a search may stop: every allowed turn into the snapped road(s), then driving
+        up to the point."""
+        w, turn, tg = W.values, W.turn, self.turns
         out = []
         for edge, twin, f in s.positions():
-            if np.isfinite(w[edge]):
-                out.append((int(tail[edge]), f * w[edge], Leg(edge, 0.0, f)))
-            if twin >= 0 and np.isfinite(w[twin]):
-                out.append((int(tail[twin]), (1.0 - f) * w[twin], Leg(twin, 0.0, 1.0 - f)))
+            for road, frac in ((edge, f), (twin, 1.0 - f)):
+                if road < 0 or not np.isfinite(w[road]):
+                    continue
+                leg = Leg(road, 0.0, frac)
+                for a in tg.road_arcs[tg.road_first[road]:tg.road_first[road + 1]]:
+                    c = turn[a]
+                    if c < np.inf:
+                        out.append(_End(int(tg.tail[a]), float(c + frac * w[road]), leg, int(a)))
         return out
 
     @staticmethod
@@ -389,6 +557,7 @@ class Router:
         metric: Metric = "time",
         at: datetime | None = None,
         contraflow: bool = False,
+        restricted_turns: bool = False,
         weights: Weights | np.ndarray | None = None,
         algorithm: Algorithm | None = None,
     ) -> Route | Unreachable:
@@ -402,13 +571,21 @@ class Router:
             ``"time"`` (fastest) or ``"distance"`` (shortest).
         at
             The time whose live traffic applies (default now; replays pass simulated times).
-        contraflow
-            Ambulance only: allow driving against one-way streets, with a penalty.
+        contraflow, restricted_turns
+            Ambulance only: allow driving against one-way streets / taking turns that OSM
+            restrictions forbid, each at a documented penalty.
         weights
             Weights replacing the overlay's (a :class:`~engine.profiles.Weights` or a bare
-            per-edge array; ``inf`` closes an edge).
+            per-edge array; ``inf`` closes an edge). Turn costs stay the profile's.
         algorithm
-            ``"bidirectional"`` (default, fastest here), ``"dijkstra"`` or ``"astar"``.
+            ``"cch"`` (default), ``"bidirectional"``, ``"dijkstra"`` or ``"astar"``.
+
+        Notes
+        -----
+        A point whose nearest road is cut off from the main network for this vehicle (a
+        private lane, a parking aisle, a one-way stub, a closure) is routed from / to the
+        nearest road that is not, and the snap says why; two points inside the same small
+        piece still get the direct route between them.
 
         Raises
         ------
@@ -421,82 +598,127 @@ class Router:
             raise ValueError(f"unknown algorithm {algorithm!r}: expected one of {ALGORITHMS}")
         if algorithm == "cch" and self.cch is None:
             raise ValueError("this Router was built without a CCH (Router(graph, cch=True))")
-        W = self._resolve(profile, metric, weights, at, contraflow)
-        w, usable = W.values, W.snappable
+        options = ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns)
+        W = self._resolve(profile, metric, weights, at, options)
         lat_o, lon_o = _pair(origin, "origin")
         lat_d, lon_d = _pair(destination, "destination")
-        o = self._snap(lat_o, lon_o, usable=usable, radius_m=self.snap_radius_m,
-                              what="origin")
-        d = self._snap(lat_d, lon_d, usable=usable, radius_m=self.snap_radius_m,
-                              what="destination")
-        g = self.graph
-        src = self._sources(o, w, g.head)
-        dst = self._targets(d, w, g.tail)
-        direct_cost, direct_leg = self._direct(o, d, w)
-        cost, legs = np.inf, None
-        if src and dst:
-            seeds = np.array([s[0] for s in src], dtype=np.int32)
-            seed_cost = np.array([s[1] for s in src])
-            targets = np.array([t[0] for t in dst], dtype=np.int32)
-            target_cost = np.array([t[1] for t in dst])
-            cost, path = self._search(algorithm, W, seeds, seed_cost, targets, target_cost)
-            if np.isfinite(cost):
-                start = int(g.tail[path[0]]) if len(path) else None
-                end = int(g.head[path[-1]]) if len(path) else None
-                first = _pick(src, start, cost, path, w, dst, end, seeds=True)
-                last = _pick(dst, end, cost, path, w, src, start, seeds=False)
-                legs = (np.concatenate([[first.edge], path, [last.edge]]).astype(np.int64),
-                        np.concatenate([[first.start], np.zeros(len(path)), [last.start]]),
-                        np.concatenate([[first.end], np.ones(len(path)), [last.end]]))
-        if direct_cost <= cost and direct_leg is not None:
-            leg = direct_leg
-            cost, legs = direct_cost, (np.array([leg.edge]), np.array([leg.start]),
-                                       np.array([leg.end]))
-        if legs is None or not np.isfinite(cost):
-            return Unreachable(o, d, metric, profile=W.profile, weights_version=W.version)
-        return self._assemble(*legs, cost, W, o, d)
+        o = self._usable_snap(lat_o, lon_o, W, "origin")
+        d = self._usable_snap(lat_d, lon_d, W, "destination")
+        reach = self.reachability(W)
+        if reach.can_leave(o) and reach.can_enter(d):
+            found = self._route_between(o, d, W, algorithm)
+            return found or Unreachable(o, d, W.metric, profile=W.profile,
+                                        weights_version=W.version)
+        found = self._route_between(o, d, W, algorithm)  # both inside one small piece?
+        if found is not None:
+            return found
+        o2, d2 = self._connected(o, W, "origin"), self._connected(d, W, "destination")
+        if o2 is None or d2 is None:
+            isolated = "both" if o2 is None and d2 is None else (
+                "origin" if o2 is None else "destination")
+            return Unreachable(o, d, W.metric, profile=W.profile, weights_version=W.version,
+                               isolated=isolated, reason=self._isolated_reason(
+                                   o if o2 is None else None, d if d2 is None else None))
+        return self._route_between(o2, d2, W, algorithm) or Unreachable(
+            o2, d2, W.metric, profile=W.profile, weights_version=W.version)
 
-    def _search(self, algorithm: str, W: Weights, seeds: np.ndarray, seed_cost: np.ndarray,
-                targets: np.ndarray, target_cost: np.ndarray) -> tuple[float, np.ndarray]:
-        g = self.graph
-        w = W.values
-        ws, ws2 = self._workspaces()
+    def _isolated_reason(self, o: Snap | None, d: Snap | None) -> str:
+        ends = [name for name, s in (("origin", o), ("destination", d)) if s is not None]
+        return (f"no route: the {' and the '.join(ends)} "
+                f"{'is' if len(ends) == 1 else 'are'} on roads cut off from the main road "
+                f"network for this vehicle, with no connected road within "
+                f"{self.fallback_radius_m:.0f} m (an island, a closed-off area, a piece of "
+                "network that the map's border cuts off)")
+
+    def _route_between(self, o: Snap, d: Snap, W: Weights, algorithm: str) -> Route | None:
+        """The best route between two snaps, or ``None``."""
+        src, dst = self._sources(o, W), self._targets(d, W)
+        direct_cost, direct_leg = self._direct(o, d, W.values)
+        cost, found = np.inf, None
+        if src and dst:
+            cost, arcs, si, ti = self._search(algorithm, W, src, dst)
+            if np.isfinite(cost):
+                found = (src[si], arcs, dst[ti])
+        if direct_leg is not None and direct_cost <= cost:
+            leg = direct_leg
+            return self._assemble(np.array([leg.edge]), np.array([leg.start]),
+                                  np.array([leg.end]), np.zeros(0, dtype=np.int64),
+                                  direct_cost, W, o, d)
+        if found is None:
+            return None
+        return self._assemble(*self._legs(*found), cost, W, o, d)
+
+    def _legs(self, first: _End, arcs: np.ndarray, last: _End) -> tuple[np.ndarray, ...]:
+        """Leg arrays ``(edges, starts, ends, turn arcs)`` of a search result."""
+        roads = self.turns.node_road[self.turns.head[arcs]]
+        k = len(roads)
+        E = np.concatenate([[first.leg.edge], roads, [last.leg.edge]]).astype(np.int64)
+        S = np.concatenate([[first.leg.start], np.zeros(k), [0.0]])
+        T = np.concatenate([[1.0], np.ones(k), [last.leg.end]])
+        turn_arcs = np.concatenate([arcs, [last.arc]]).astype(np.int64)
+        return E, S, T, turn_arcs
+
+    def _search(self, algorithm: str, W: Weights, src: list[_End], dst: list[_End]
+                ) -> tuple[float, np.ndarray, int, int]:
+        """``(cost, turn arcs, seed index, target index)`` of the best seed-to-target path."""
+        tg = self.turns
+        seeds = np.array([e.node for e in src], dtype=np.int32)
+        seed_cost = np.array([e.cost for e in src])
+        targets = np.array([e.node for e in dst], dtype=np.int32)
+        target_cost = np.array([e.cost for e in dst])
+        w = W.arc
+        empty = np.zeros(0, dtype=np.int32)
         if algorithm == "cch":
-            return self.cch.query(self._cch_metrics.get(W), seeds, seed_cost, targets,
-                                  target_cost)
+            cost, arcs, si, ti = self.cch.nearest(self._cch_metrics.get(W), seeds, seed_cost,
+                                                  targets, target_cost)
+            return cost, arcs, si, ti
+        ws, ws2 = self._workspaces()
         if algorithm == "bidirectional":
-            cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
-                                                  g.tail, w, seeds, seed_cost, targets,
+            cost, meet = K.bidirectional_dijkstra(tg.first_out, tg.head, tg.first_in, tg.in_arc,
+                                                  tg.tail, w, seeds, seed_cost, targets,
                                                   target_cost, ws, ws2)
             if not np.isfinite(cost):
-                return cost, np.zeros(0, dtype=np.int32)
-            return cost, K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+                return np.inf, empty, -1, -1
+            arcs = K.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
+            return (cost, arcs, *_match_ends(arcs, tg, w, seeds, seed_cost, targets,
+                                             target_cost, cost))
         if algorithm == "astar":
             factor = self._astar_factor(W)
-            cost, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, seeds, seed_cost, targets,
-                               target_cost, factor, ws)
+            cost, ti = K.astar(tg.first_out, tg.head, w, self._node_lat, self._node_lon, seeds,
+                               seed_cost, targets, target_cost, factor, ws)
         else:
-            cost, ti = K.dijkstra(g.first_out, g.head, w, seeds, seed_cost, targets,
+            cost, ti = K.dijkstra(tg.first_out, tg.head, w, seeds, seed_cost, targets,
                                   target_cost, ws)
         if ti < 0:
-            return np.inf, np.zeros(0, dtype=np.int32)
-        return cost, K.path_edges(ws.pred_edge, g.tail, int(targets[ti]))
+            return np.inf, empty, -1, -1
+        arcs = K.path_edges(ws.pred_edge, tg.tail, int(targets[ti]))
+        start = int(tg.tail[arcs[0]]) if len(arcs) else int(targets[ti])
+        return cost, arcs, _best_seed(seeds, seed_cost, start), ti
 
-    def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, cost: float,
-                  W: Weights, o: Snap, d: Snap) -> Route:
-        """Turn legs (edge ``E[k]`` from fraction ``S[k]`` to ``T[k]``) into a :class:`Route`,
-        vectorised over every geometry point of the path."""
+    def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, turn_arcs: np.ndarray,
+                  cost: float, W: Weights, o: Snap, d: Snap) -> Route:
+        """Turn legs (edge ``E[k]`` from fraction ``S[k]`` to ``T[k]``, entered by turn arc
+        ``turn_arcs[k-1]``) into a :class:`Route`, vectorised over every geometry point."""
         g = self.graph
+        tc = W.turns
+        legs = (E, S, T)
+        turn_s = (W.turn if W.metric == "time" else tc.time)[turn_arcs]
+        leg_turn = np.concatenate([[0.0], turn_s])
+        span_all = T - S
+        leg_len_all = g.length_m[E] * span_all
+        time_w = W.time
+        leg_time_all = time_w[E] * span_all
+        # time at which each leg starts (its entering turn done), metres before it
+        before_all = np.cumsum(leg_time_all + leg_turn) - leg_time_all
+        before_m_all = np.cumsum(leg_len_all) - leg_len_all
         keep_leg = T > S
         if not keep_leg.any():  # origin and destination at the same point
             keep_leg[0] = True
         E, S, T = E[keep_leg], S[keep_leg], T[keep_leg]
-        span = T - S
-        time_w = W.time
-        leg_len = g.length_m[E] * span
-        leg_time = time_w[E] * span
-        before = np.concatenate([[0.0], np.cumsum(leg_time)[:-1]])
-        before_m = np.concatenate([[0.0], np.cumsum(leg_len)[:-1]])
+        span = span_all[keep_leg]
+        leg_len, leg_time = leg_len_all[keep_leg], leg_time_all[keep_leg]
+        before, before_m = before_all[keep_leg], before_m_all[keep_leg]
+        kept_turn = leg_turn[keep_leg]
         # every geometry entry of every leg's edge, with its position along the edge
         lo, hi = g.geom_offset[E], g.geom_offset[E + 1]
         counts = hi - lo
@@ -508,18 +730,20 @@ class Router:
         legk = leg_of[inside]
         t_at = before[legk] + (pos[inside] - S[legk]) * time_w[E[legk]]
         m_at = before_m[legk] + (pos[inside] - S[legk]) * g.length_m[E[legk]]
-        # consecutive legs share their junction: keep it once
+        # consecutive legs share their junction: keep it once (arrival, before the turn)
         dup = np.zeros(len(pts), dtype=bool)
         dup[1:] = pts[1:] == pts[:-1]
         pts, t_at, m_at = pts[~dup], t_at[~dup], m_at[~dup]
 
         lon, lat = g.point_lon[pts], g.point_lat[pts]
-        coords = [o.location()]
-        coords += np.stack([lon, lat], axis=1).tolist()
-        coords.append(d.location())
-        coords = [c for k, c in enumerate(coords) if k == 0 or c != coords[k - 1]]
-        if len(coords) == 1:
-            coords.append(coords[0])
+        xy = np.empty((len(pts) + 2, 2))
+        xy[0] = o.lon, o.lat
+        xy[1:-1, 0], xy[1:-1, 1] = lon, lat
+        xy[-1] = d.lon, d.lat
+        same = np.zeros(len(xy), dtype=bool)
+        same[1:] = (xy[1:] == xy[:-1]).all(axis=1)
+        xy = xy[~same]
+        coords = xy.tolist() if len(xy) > 1 else [xy[0].tolist(), xy[0].tolist()]
         # OSM nodes: as OSRM, the nodes of every segment touched (incl. around the snaps)
         node_pts = pts
         first_entry = entry[leg_of == 0]
@@ -547,42 +771,53 @@ class Router:
                 signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k]),
                                       float(m_at[k]), bearing(*prev, lat[k], lon[k]),
                                       bearing(lat[k], lon[k], *nxt)))
-        # steps: consecutive legs on the same street name
+        # steps: consecutive legs on the same street name; a step owns the turn starting it
         name_ids = g.name_id[E]
         starts = np.flatnonzero(np.concatenate([[True], name_ids[1:] != name_ids[:-1]]))
         dist_sum = np.add.reduceat(leg_len, starts)
-        time_sum = np.add.reduceat(leg_time, starts)
-        steps = []
-        for k, a in enumerate(starts):
-            loc = o.location() if a == 0 else [float(g.lon[g.tail[E[a]]]),
-                                               float(g.lat[g.tail[E[a]]])]
-            steps.append(Step(str(g.names[name_ids[a]]), float(dist_sum[k]),
-                              float(time_sum[k]), loc))
-        return Route(duration_s=float(leg_time.sum()), distance_m=float(leg_len.sum()),
+        turn_sum = np.add.reduceat(kept_turn, starts)
+        turn_sum[-1] += float(leg_turn.sum() - kept_turn.sum())  # a dropped last leg's turn
+        time_sum = np.add.reduceat(leg_time, starts) + turn_sum
+        step_tail = g.tail[E[starts]]
+        locs = np.stack([g.point_lon[step_tail], g.point_lat[step_tail]], axis=1).tolist()
+        locs[0] = o.location()
+        names = g.names[name_ids[starts]].tolist()
+        steps = [Step(n, dm, ts, loc, tt) for n, dm, ts, loc, tt in
+                 zip(names, dist_sum.tolist(), time_sum.tolist(), locs, turn_sum.tolist(),
+                     strict=True)]
+        turn_total = float(leg_turn.sum())
+        return Route(duration_s=float(leg_time_all.sum()) + turn_total,
+                     distance_m=float(leg_len_all.sum()),
                      cost=float(cost), metric=W.metric, edges=E.tolist(), osm_nodes=ids.tolist(),
                      coordinates=coords, steps=steps, signals=signals, origin=o, destination=d,
                      profile=W.profile, weights_version=W.version,
-                     eta_normal_s=float((W.normal_time[E] * span).sum()),
-                     contraflow_edges=int(((g.flags[E] & np.uint32(F_AGAINST_ONEWAY)) != 0).sum()))
+                     eta_normal_s=float((W.normal_time[E] * span).sum()
+                                        + tc.normal[turn_arcs].sum()),
+                     contraflow_edges=int(((g.flags[E] & np.uint32(F_AGAINST_ONEWAY)) != 0).sum()),
+                     turn_arcs=turn_arcs.tolist(), turn_delay_s=turn_total, legs=legs,
+                     restricted_turns=int(tc.restricted[turn_arcs].sum())
+                     if tc.restricted_penalty_s is not None else 0)
 
     # ------------------------------------------------------------------ many
-    def _groups(self, snaps: Sequence[Snap], w: np.ndarray, *, sources: bool
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        first, nodes, costs = [0], [], []
+    def _groups(self, snaps: Sequence[Snap], W: Weights, *, sources: bool
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[_End]]:
+        first, entries = [0], []
         for s in snaps:
-            entries = (self._sources(s, w, self.graph.head) if sources
-                       else self._targets(s, w, self.graph.tail))
-            nodes.extend(x[0] for x in entries)
-            costs.extend(x[1] for x in entries)
-            first.append(len(nodes))
-        return (np.array(first, dtype=np.int32), np.array(nodes, dtype=np.int32),
-                np.array(costs, dtype=np.float64))
+            entries.extend(self._sources(s, W) if sources else self._targets(s, W))
+            first.append(len(entries))
+        return (np.array(first, dtype=np.int32),
+                np.array([e.node for e in entries], dtype=np.int32),
+                np.array([e.cost for e in entries], dtype=np.float64), entries)
 
-    def _snap_all(self, points: Sequence[Coordinate], usable: np.ndarray, what: str
-                  ) -> list[Snap]:
-        return [self._snap(*_pair(p, f"{what} {i}"), usable=usable,
-                                  radius_m=self.snap_radius_m, what=f"{what} {i}")
-                for i, p in enumerate(points)]
+    def _snap_all(self, points: Sequence[Coordinate], W: Weights, what: str,
+                  end: Literal["origin", "destination"] | None) -> list[Snap]:
+        """Snap every point; with ``end``, falling back from roads cut off from the main
+        network."""
+        out = []
+        for i, p in enumerate(points):
+            s = self._usable_snap(*_pair(p, f"{what} {i}"), W, f"{what} {i}")
+            out.append(self._connected(s, W, end) or s if end else s)
+        return out
 
     def table(
         self,
@@ -593,29 +828,49 @@ class Router:
         metric: Metric = "time",
         at: datetime | None = None,
         contraflow: bool = False,
+        restricted_turns: bool = False,
         weights: Weights | np.ndarray | None = None,
     ) -> Table:
-        """Cost matrix from every source to every destination (``inf`` where no path)."""
-        W = self._resolve(profile, metric, weights, at, contraflow)
-        w = W.values
+        """Cost matrix from every source to every destination (``inf`` where no path).
+
+        Points whose nearest road is cut off from the main network are moved to the nearest
+        connected road (see :meth:`route`; the snaps say so)."""
+        W = self._resolve(profile, metric, weights, at,
+                          ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns))
         destinations = sources if destinations is None else destinations
         if not len(sources) or not len(destinations):
             raise ValueError("a table needs at least one source and one destination")
-        src = self._snap_all(sources, W.snappable, "source")
-        dst = self._snap_all(destinations, W.snappable, "destination")
-        sf, sn, sc = self._groups(src, w, sources=True)
-        tf, tn, tc = self._groups(dst, w, sources=False)
-        ws, _ = self._workspaces()
-        g = self.graph
+        near_src = self._snap_all(sources, W, "source", None)
+        near_dst = self._snap_all(destinations, W, "destination", None)
+        src = [self._connected(s, W, "origin") or s for s in near_src]
+        dst = [self._connected(d, W, "destination") or d for d in near_dst]
+        values = self._matrix(src, dst, W)
+        # as route(): two points inside one small piece keep the direct route between them
+        rows = [i for i, s in enumerate(src) if s is not near_src[i]]
+        cols = [j for j, d in enumerate(dst) if d is not near_dst[j]]
+        if rows:
+            near = self._matrix([near_src[i] for i in rows], near_dst, W)
+            values[rows] = np.where(np.isfinite(near), near, values[rows])
+        if cols:
+            near = self._matrix(near_src, [near_dst[j] for j in cols], W)
+            values[:, cols] = np.where(np.isfinite(near), near, values[:, cols])
+        return Table(values, W.metric, src, dst, profile=W.profile, weights_version=W.version)
+
+    def _matrix(self, src: list[Snap], dst: list[Snap], W: Weights) -> np.ndarray:
+        """Costs between snapped points (one bucket search per source group)."""
+        sf, sn, sc, _ = self._groups(src, W, sources=True)
+        tf, tn, tc, _ = self._groups(dst, W, sources=False)
+        tg = self.turns
         if self.cch is not None:
             values = self.cch.many_to_many(self._cch_metrics.get(W), sf, sn, sc, tf, tn, tc)
         else:
+            ws, _ = self._workspaces()
             with self._matrix_lock:
-                values = K.many_to_many(g.first_out, g.head, w, sf, sn, sc, tf, tn, tc, ws)
+                values = K.many_to_many(tg.first_out, tg.head, W.arc, sf, sn, sc, tf, tn, tc, ws)
         for i, o in enumerate(src):  # same road piece: driving straight may be shorter
             for j, d in enumerate(dst):
-                values[i, j] = min(values[i, j], self._direct(o, d, w)[0])
-        return Table(values, W.metric, src, dst, profile=W.profile, weights_version=W.version)
+                values[i, j] = min(values[i, j], self._direct(o, d, W.values)[0])
+        return values
 
     def closest(
         self,
@@ -627,54 +882,61 @@ class Router:
         metric: Metric = "time",
         at: datetime | None = None,
         contraflow: bool = False,
+        restricted_turns: bool = False,
         weights: Weights | np.ndarray | None = None,
     ) -> tuple[int, Route | Unreachable]:
         """The candidate reached fastest from ``origin`` (``direction="from"``, e.g. which
         hospital) or reaching ``origin`` fastest (``"to"``, e.g. which ambulance), with the
-        route. One multi-target (or multi-source) search, not one search per candidate.
-        Returns ``(-1, Unreachable)`` when none connects.
+        route, both from one multi-target (or multi-source) search. Returns
+        ``(-1, Unreachable)`` when none connects.
         """
         if not len(candidates):
             raise ValueError("closest() needs at least one candidate")
         if direction not in ("from", "to"):
             raise ValueError(f"direction must be 'from' or 'to', got {direction!r}")
-        W = self._resolve(profile, metric, weights, at, contraflow)
-        w = W.values
-        snap = self._snap_all([origin], W.snappable, "origin")[0]
-        others = self._snap_all(candidates, W.snappable, "candidate")
-        sf, sn, sc = self._groups([snap] if direction == "from" else others, w,
-                                  sources=True)
-        tf, tn, tc = self._groups(others if direction == "from" else [snap], w,
-                                  sources=False)
-        g = self.graph
-        best_i, best_cost = -1, np.inf
-        if self.cch is not None:
-            cost, _, si, ti = self.cch.nearest(self._cch_metrics.get(W), sn, sc, tn, tc)
-            if ti >= 0:
-                group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
-                         else np.searchsorted(sf, si, side="right") - 1)
-                best_i, best_cost = int(group), float(cost)
-        else:
-            ws, _ = self._workspaces()
-            cost, ti = K.dijkstra(g.first_out, g.head, w, sn, sc, tn, tc, ws)
-            if ti >= 0:
-                path = K.path_edges(ws.pred_edge, g.tail, int(tn[ti]))
-                root = int(g.tail[path[0]]) if len(path) else int(tn[ti])
-                group = (np.searchsorted(tf, ti, side="right") - 1 if direction == "from"
-                         else _group_of_seed(sf, sn, sc, root, ws.dist))
-                best_i, best_cost = int(group), float(cost)
+        W = self._resolve(profile, metric, weights, at,
+                          ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns))
+        out = direction == "from"
+        snap = self._snap_all([origin], W, "origin", "origin" if out else "destination")[0]
+        others = self._snap_all(candidates, W, "candidate", "destination" if out else "origin")
+        sf, sn, sc, src = self._groups([snap] if out else others, W, sources=True)
+        tf, tn, tc, dst = self._groups(others if out else [snap], W, sources=False)
+        tg = self.turns
+        best_i, best_cost, best = -1, np.inf, None
+        si = ti = -1
+        arcs = np.zeros(0, dtype=np.int32)
+        cost = np.inf
+        if len(sn) and len(tn):
+            if self.cch is not None:
+                cost, arcs, si, ti = self.cch.nearest(self._cch_metrics.get(W), sn, sc, tn, tc)
+            else:
+                ws, _ = self._workspaces()
+                cost, ti = K.dijkstra(tg.first_out, tg.head, W.arc, sn, sc, tn, tc, ws)
+                if ti >= 0:
+                    arcs = K.path_edges(ws.pred_edge, tg.tail, int(tn[ti]))
+                    start = int(tg.tail[arcs[0]]) if len(arcs) else int(tn[ti])
+                    si = _best_seed(sn, sc, start)
+        if ti >= 0 and np.isfinite(cost):
+            group = (np.searchsorted(tf, ti, side="right") - 1 if out
+                     else np.searchsorted(sf, si, side="right") - 1)
+            best_i, best_cost, best = int(group), float(cost), (src[si], arcs, dst[ti])
+        direct = None
         for i, other in enumerate(others):  # same road piece as the origin
-            pair = (snap, other) if direction == "from" else (other, snap)
-            c = self._direct(*pair, w)[0]
-            if c < best_cost:
-                best_i, best_cost = i, c
+            pair = (snap, other) if out else (other, snap)
+            c, leg = self._direct(*pair, W.values)
+            if c < best_cost and leg is not None:
+                best_i, best_cost, direct = i, c, leg
         if best_i < 0:
             return -1, Unreachable(snap, others[0], W.metric, profile=W.profile,
                                    weights_version=W.version,
                                    reason="no candidate is connected to the origin")
-        pair = (origin, candidates[best_i]) if direction == "from" else \
-            (candidates[best_i], origin)
-        return best_i, self.route(*pair, weights=W)
+        o, d = (snap, others[best_i]) if out else (others[best_i], snap)
+        if direct is not None:
+            return best_i, self._assemble(np.array([direct.edge]), np.array([direct.start]),
+                                          np.array([direct.end]), np.zeros(0, dtype=np.int64),
+                                          best_cost, W, o, d)
+        assert best is not None
+        return best_i, self._assemble(*self._legs(*best), best_cost, W, o, d)
 
     def isochrone(
         self,
@@ -685,20 +947,29 @@ class Router:
         metric: Metric = "time",
         at: datetime | None = None,
         contraflow: bool = False,
+        restricted_turns: bool = False,
         weights: Weights | np.ndarray | None = None,
     ) -> Isochrone:
-        """Every node reachable within ``limit`` seconds (or metres) from one origin or from
-        the nearest of several (stations: coverage)."""
+        """Every junction reachable within ``limit`` seconds (or metres), turn costs
+        included, from one origin or from the nearest of several (stations: coverage)."""
         if not np.isfinite(limit) or limit < 0:
             raise ValueError(f"isochrone limit must be a finite number >= 0, got {limit}")
-        W = self._resolve(profile, metric, weights, at, contraflow)
+        W = self._resolve(profile, metric, weights, at,
+                          ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns))
         many = len(origins) > 0 and isinstance(origins[0], Sequence | np.ndarray)
-        snaps = self._snap_all(origins if many else [origins], W.snappable, "origin")
-        _, seeds, seed_cost = self._groups(snaps, W.values, sources=True)
+        snaps = self._snap_all(origins if many else [origins], W, "origin", "origin")
+        _, seeds, seed_cost, _ = self._groups(snaps, W, sources=True)
         ws, _ = self._workspaces()
-        g = self.graph
-        nodes, costs = K.isochrone(g.first_out, g.head, W.values, seeds, seed_cost,
-                                   float(limit), ws)
+        tg, g = self.turns, self.graph
+        reached, costs = K.isochrone(tg.first_out, tg.head, W.arc, seeds, seed_cost,
+                                     float(limit), ws)
+        # a turn node is reached at the end of its road: that junction, at the best cost
+        junction = g.head[tg.node_road[reached]].astype(np.int64)
+        order = np.lexsort((costs, junction))
+        junction, costs = junction[order], costs[order]
+        first = np.concatenate([[True], junction[1:] != junction[:-1]]) if len(junction) \
+            else np.zeros(0, dtype=bool)
+        nodes, costs = junction[first].astype(np.int32), costs[first]
         return Isochrone(float(limit), W.metric, nodes, costs, g.lat[nodes], g.lon[nodes],
                          snaps[0], origins=snaps, weights_version=W.version)
 
@@ -716,11 +987,7 @@ def _pair(point: object, what: str) -> tuple[float, float]:
 
 def bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Initial great-circle bearing from point 1 to point 2, degrees clockwise from north."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(lon2 - lon1)
-    x = np.sin(dl) * np.cos(p2)
-    y = np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dl)
-    return float(np.degrees(np.arctan2(x, y)) % 360.0)
+    return float(bearing_deg(lat1, lon1, lat2, lon2))
 
 
 def _along_fraction(graph: RoadGraph) -> np.ndarray:
@@ -739,32 +1006,29 @@ def _along_fraction(graph: RoadGraph) -> np.ndarray:
                     (np.arange(len(gp)) > graph.geom_offset[:-1][edge_of]).astype(float))
 
 
-def _pick(entries: list[tuple[int, float, Leg]], node: int | None, cost: float,
-          path: np.ndarray, w: np.ndarray, others: list[tuple[int, float, Leg]],
-          other_node: int | None, *, seeds: bool) -> Leg:
-    """Which seed (or target) entry the search used: the one at the path's end node whose
-    offset makes the total equal the reported cost (two entries can share a node)."""
-    inner = float(w[path].sum()) if len(path) else 0.0
-    best, best_err = None, np.inf
-    for n, c, leg in entries:
-        if node is not None and n != node:
+def _best_seed(seeds: np.ndarray, seed_cost: np.ndarray, node: int) -> int:
+    """The seed a search started from at ``node`` (the cheapest one there)."""
+    at = np.flatnonzero(seeds == node)
+    return int(at[np.argmin(seed_cost[at])])
+
+
+def _match_ends(arcs: np.ndarray, tg: Any, w: np.ndarray, seeds: np.ndarray,
+                seed_cost: np.ndarray, targets: np.ndarray, target_cost: np.ndarray,
+                cost: float) -> tuple[int, int]:
+    """Seed and target of a path found by a search that reports only its cost and arcs:
+    the cheapest seed at its first node, the target at its last node whose cost closes the
+    total (two targets at one node differ by the turn they stand for)."""
+    start = int(tg.tail[arcs[0]]) if len(arcs) else None
+    end = int(tg.head[arcs[-1]]) if len(arcs) else None
+    inner = float(w[arcs].sum()) if len(arcs) else 0.0
+    best, best_err = (-1, -1), np.inf
+    for i in range(len(seeds)):
+        if start is not None and seeds[i] != start:
             continue
-        for n2, c2, _ in others:
-            if other_node is not None and n2 != other_node:
+        for j in range(len(targets)):
+            if targets[j] != (seeds[i] if end is None else end):
                 continue
-            if node is None and n2 != n:
-                continue
-            err = abs(c + c2 + inner - cost)
+            err = abs(seed_cost[i] + inner + target_cost[j] - cost)
             if err < best_err:
-                best, best_err = leg, err
-    assert best is not None, "search result does not match its seeds/targets"
+                best, best_err = (i, j), err
     return best
-
-
-def _group_of_seed(first: np.ndarray, nodes: np.ndarray, costs: np.ndarray, root: int,
-                   dist: np.ndarray) -> int:
-    """The seed group whose entry at ``root`` gave ``root`` its distance."""
-    for k in np.flatnonzero(nodes == root):
-        if costs[k] == dist[root]:
-            return int(np.searchsorted(first, k, side="right") - 1)
-    return int(np.searchsorted(first, int(np.flatnonzero(nodes == root)[0]), side="right") - 1)

@@ -3,18 +3,29 @@
 Snapping to edges rather than nodes matters for ambulances: a call on a long avenue must not
 start 300 m away at the next junction, and a one-way street's direction must be respected from
 the exact point. Segments live in a shapely STRtree in a local metric projection.
+
+A snap must also never strand an incident: the nearest road may lie in a small piece of
+network the vehicle cannot leave or enter (a private lane, a parking aisle, a one-way stub at
+the extract's border, a neighbourhood cut off by a closure). :func:`reachability` tells, for
+one weights snapshot, which roads connect to the *main network* (the largest strongly
+connected piece of the turn graph under those weights); the router then falls back to the
+nearest road that does, and says why (OSRM likewise keeps a nearest snap and a nearest snap
+in a big component).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
 
+from engine import kernels as K
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.graph import EARTH_RADIUS_M, RoadGraph, haversine_m
+from engine.kernels.nearest import build_grid, nearest_segments
+from engine.turns import TurnGraph
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +47,9 @@ class Snap:
     #: other positions exactly as near, as ``(edge, twin, fraction)``: a point on a junction
     #: or on a bollard touches several road ends, and a route may use any of them
     ties: tuple[tuple[int, int, float], ...] = ()
+    #: why this is not the nearest road (it was not connected to the main network for the
+    #: vehicle), in words for the dispatcher; ``None`` when it is the nearest road
+    fallback: str | None = None
 
     def positions(self) -> list[tuple[int, int, float]]:
         """Every ``(edge, twin, fraction)`` this snap stands for."""
@@ -60,6 +74,10 @@ def validate_coordinate(lat: object, lon: object, *,
     if not -180.0 <= flon <= 180.0:
         raise InvalidCoordinate(f"{what}: longitude {flon} is outside [-180, 180]")
     return flat, flon
+
+
+#: Grid cell of the snapping index (metres): segments are cut to this length at most.
+GRID_CELL_M = 64.0
 
 
 class Snapper:
@@ -97,8 +115,22 @@ class Snapper:
         edge_start = np.repeat(np.cumsum(counts) - counts, counts)
         before = cum - seg_len
         self.seg_before = before - np.concatenate([[0.0], cum])[edge_start]
-        coords = np.stack([np.stack([ax, ay], 1), np.stack([bx, by], 1)], axis=1)
-        self.tree = shapely.STRtree(shapely.linestrings(coords))
+        self._grid = build_grid(ax, ay, bx, by, GRID_CELL_M)
+        self._all = np.ones(graph.n_edges, dtype=bool)
+        self._all.flags.writeable = False
+        #: every edge (a mask for "the nearest road of any kind")
+        self.everything = self._all
+        self._tree: shapely.STRtree | None = None
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree of the segments, for geometric queries (closures by area or line);
+        built on first use. Point snapping uses the faster grid."""
+        if self._tree is None:
+            coords = np.stack([np.stack([self.ax, self.ay], 1), np.stack([self.bx, self.by], 1)],
+                              axis=1)
+            self._tree = shapely.STRtree(shapely.linestrings(coords))
+        return self._tree
 
     def _project(self, lat: np.ndarray | float, lon: np.ndarray | float) -> tuple:
         return ((np.asarray(lon) - self._lon0) * self._kx,
@@ -128,21 +160,13 @@ class Snapper:
         """
         lat, lon = validate_coordinate(lat, lon, what=what)
         px, py = self._project(lat, lon)
-        point = shapely.Point(float(px), float(py))
-        # widen the search step by step: most calls are a few metres from a road
-        search = 32.0
-        while True:
-            search = min(search, radius_m)
-            cand = self.tree.query(point, predicate="dwithin", distance=search)
-            if usable is not None and len(cand):
-                e = self.seg_edge[cand]
-                tw = self.graph.twin[e]
-                cand = cand[usable[e] | ((tw >= 0) & usable[np.maximum(tw, 0)])]
-            if len(cand) or search >= radius_m:
-                break
-            search *= 4.0
-        if len(cand) == 0:
-            nearest = self.tree.query_nearest(point, return_distance=True)
+        g = self.graph
+        mask = self._all if usable is None else usable
+        segs, ts, _ = nearest_segments(self._grid, px, py, radius_m, self.seg_edge, g.twin,
+                                        mask)
+        if len(segs) == 0:
+            nearest = self.tree.query_nearest(shapely.Point(float(px), float(py)),
+                                              return_distance=True)
             dist = float(nearest[1][0]) if len(nearest[1]) else float("inf")
             qualifier = "" if usable is None else " usable by this vehicle"
             raise PointOffNetwork(
@@ -150,35 +174,19 @@ class Snapper:
                 f"within {radius_m:.0f} m (nearest road of any kind: {dist:.0f} m)",
                 distance_m=dist, radius_m=radius_m,
             )
-        ax, ay = self.ax[cand], self.ay[cand]
-        dx, dy = self.bx[cand] - ax, self.by[cand] - ay
-        den = dx * dx + dy * dy
-        t = np.where(den > 0, ((px - ax) * dx + (py - ay) * dy) / np.where(den > 0, den, 1), 0)
-        t = np.clip(t, 0.0, 1.0)
-        qx, qy = ax + t * dx, ay + t * dy
-        d2 = (qx - px) ** 2 + (qy - py) ** 2
-        k = int(np.argmin(d2))
-        g = self.graph
-        seg = int(cand[k])
+        seg, tk = int(segs[0]), float(ts[0])
         sa, sb = self.seg_a[seg], self.seg_b[seg]
-        tk = float(t[k])
         slat = g.point_lat[sa] + tk * (g.point_lat[sb] - g.point_lat[sa])
         slon = g.point_lon[sa] + tk * (g.point_lon[sb] - g.point_lon[sa])
         positions = []
-        for j in np.flatnonzero(d2 <= d2[k] + 1e-6):  # ties within a millimetre
-            edge = int(self.seg_edge[cand[j]])
-            if usable is not None and not (usable[edge] or (g.twin[edge] >= 0
-                                                          and usable[g.twin[edge]])):
-                continue
-            positions.append((edge, int(g.twin[edge]), self._fraction(int(cand[j]),
-                                                                      float(t[j]))))
-        if not positions:  # the nearest segment itself is always usable here
-            positions.append((int(self.seg_edge[seg]), int(g.twin[self.seg_edge[seg]]),
-                              self._fraction(seg, tk)))
+        for sj, tj in zip(segs.tolist(), ts.tolist(), strict=True):  # ties within a millimetre
+            edge = int(self.seg_edge[sj])
+            positions.append((edge, int(g.twin[edge]), self._fraction(sj, tj)))
+        positions = list(dict.fromkeys(positions))
         distance = float(haversine_m(lat, lon, slat, slon))
         edge, twin, fraction = positions[0]
         return Snap(edge, twin, fraction, float(slat), float(slon), distance, lat, lon,
-                    tuple(dict.fromkeys(positions[1:])))
+                    tuple(positions[1:]))
 
     def _fraction(self, seg: int, t: float) -> float:
         """Position along the segment's edge (0..1), exact at the edge's ends."""
@@ -192,3 +200,89 @@ class Snapper:
         if fraction > 1.0 - 1e-9:
             return 1.0
         return fraction
+
+
+# ------------------------------------------------------------------------------ main network
+@dataclass(frozen=True, eq=False)
+class Reachability:
+    """Which roads connect to the main network under one weights snapshot.
+
+    ``leave[e]``: a vehicle on road ``e`` (driving its direction) can reach the main network;
+    ``enter[e]``: road ``e`` can be reached from it. The main network is the largest strongly
+    connected piece of the turn graph whose arcs have a finite weight.
+    """
+
+    leave: np.ndarray
+    enter: np.ndarray
+    main_nodes: int
+    anchor: int
+
+    def can_leave(self, snap: Snap) -> bool:
+        return any(self.leave[e] or (t >= 0 and self.leave[t]) for e, t, _ in snap.positions())
+
+    def can_enter(self, snap: Snap) -> bool:
+        return any(self.enter[e] or (t >= 0 and self.enter[t]) for e, t, _ in snap.positions())
+
+
+def reachability(turns: TurnGraph, arc: np.ndarray, road: np.ndarray, *,
+                 anchor: int | None = None, in_tail: np.ndarray | None = None,
+                 min_share: float = 0.5) -> Reachability:
+    """Main-network membership of every road for turn-arc weights ``arc`` and road weights
+    ``road`` (both ``inf`` where closed).
+
+    Two breadth-first searches from ``anchor`` (a node of the main network under free-flow
+    weights, kept by the caller) give the main network as the nodes both reached and
+    reaching; when live closures cut the anchor off (its piece holds fewer than ``min_share``
+    of the nodes last time), the strongly connected components are computed in full (scipy)
+    and the largest one is used.
+    """
+    in_tail = turns.tail[turns.in_arc] if in_tail is None else in_tail
+    arc_ids = np.arange(turns.n_edges, dtype=np.int32)
+
+    def sweep(start: int) -> tuple[np.ndarray, np.ndarray]:
+        fwd = K.reachable(turns.first_out, turns.head, arc_ids, arc, start)
+        bwd = K.reachable(turns.first_in, in_tail, turns.in_arc, arc, start)
+        return fwd, bwd
+
+    fwd = bwd = None
+    if anchor is not None:
+        fwd, bwd = sweep(anchor)
+        if (fwd & bwd).sum() < min_share * turns.n_nodes * _usable_share(arc, turns):
+            fwd = None
+    if fwd is None or bwd is None:
+        anchor = _largest_component_node(turns, arc)
+        fwd, bwd = sweep(anchor)
+    m = turns.n_roads
+    enter = np.zeros(m, dtype=bool)
+    enter[turns.node_road[fwd]] = True
+    leave = bwd[:m] & np.isfinite(road)
+    for a in (enter, leave):
+        a.flags.writeable = False
+    return Reachability(leave, enter, int((fwd & bwd).sum()), int(anchor))
+
+
+def _usable_share(arc: np.ndarray, turns: TurnGraph) -> float:
+    """Share of turn nodes with a finite arc in (a cheap bound on the main network's size)."""
+    has_in = np.zeros(turns.n_nodes, dtype=bool)
+    has_in[turns.head[np.isfinite(arc)]] = True
+    return float(has_in.mean()) if turns.n_nodes else 0.0
+
+
+def _largest_component_node(turns: TurnGraph, arc: np.ndarray) -> int:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = turns.n_nodes
+    if n == 0:
+        return 0
+    ok = np.isfinite(arc)
+    mat = csr_matrix((np.ones(int(ok.sum()), dtype=np.int8),
+                      (turns.tail[ok], turns.head[ok])), shape=(n, n))
+    _, labels = connected_components(mat, directed=True, connection="strong")
+    main = int(np.argmax(np.bincount(labels)))
+    return int(np.flatnonzero(labels == main)[0])
+
+
+def with_fallback(snap: Snap, reason: str) -> Snap:
+    """The same snap, marked as a fallback for ``reason``."""
+    return replace(snap, fallback=reason)

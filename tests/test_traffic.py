@@ -29,7 +29,7 @@ from engine.traffic import (
     closure_from_feature,
     parse_segment_speed_csv,
 )
-from oracle import oracle_matrix, oracle_route_cost
+from oracle import oracle_route_cost, recompute_route_cost
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osm"
 T0 = datetime(2026, 3, 17, 8, 0, tzinfo=UTC)  # a morning during the first lockdown
@@ -58,11 +58,10 @@ def test_routes_with_closures_match_oracle_and_avoid_closed_edges(router: Router
     W = router.weights("car", at=T0)
     closed = router.overlay._state.closed
     assert closed.sum() > 25 and np.all(np.isinf(W.values[closed]))
-    D = oracle_matrix(g, W.values)
     checked = 0
     for a, b in rng.choice(nodes, size=(150, 2)):
         res = router.route((g.lat[a] + 1e-4, g.lon[a]), (g.lat[b], g.lon[b] - 1e-4), at=T0)
-        expected = oracle_route_cost(g, D, W.values, res.origin, res.destination)
+        expected = oracle_route_cost(g, W.values, W.turn, res.origin, res.destination)
         if isinstance(res, Unreachable):
             assert np.isinf(expected)
             continue
@@ -105,22 +104,44 @@ def test_partial_updates_equal_full_recompute(monaco) -> None:
     fresh._advance(at, bump=True)
     for profile in ("car", "ambulance"):
         for metric in ("time", "distance"):
-            np.testing.assert_array_equal(live.weights(profile, metric, at=at).values,
-                                          fresh.weights(profile, metric, at=at).values)
+            got, want = live.weights(profile, metric, at=at), fresh.weights(profile, metric,
+                                                                             at=at)
+            np.testing.assert_array_equal(got.values, want.values)
+            # turn-graph arcs, updated only where they enter a changed road
+            np.testing.assert_array_equal(got.arc, want.arc)
 
 
-def test_every_path_closed_is_unreachable(router: Router, monaco) -> None:
-    g = monaco
+def test_a_closed_destination_road_falls_back_to_the_nearest_open_one(router: Router,
+                                                                     monaco) -> None:
+    """Closing the destination's road does not strand the call: the route ends on the nearest
+    road still connected, and says why."""
     a, b = (43.7384, 7.4246), (43.7313, 7.4197)
     assert router.route(a, b).reachable
     dest = router.snap(b)
     edges = [e for e in (dest.edge, dest.twin) if e >= 0]
     router.overlay.apply(Closure(edges=edges), at=T0)
     res = router.route(a, b, at=T0)
-    assert isinstance(res, Unreachable) and res.status == "unreachable"
+    assert isinstance(res, Route)
+    assert res.destination.edge not in edges and res.destination.fallback
+    assert "closed by live traffic" in res.destination.fallback
+    assert res.destination.distance_m >= dest.distance_m
+    assert res.to_dict()["destination"]["fallback"] == res.destination.fallback
     assert res.to_dict()["weights_version"] == router.overlay.version
     assert np.isinf(router.weights("car", at=T0).values[edges]).all()
-    assert g.n_edges > 0
+    assert not set(res.edges) & set(edges)
+
+
+def test_an_area_closed_beyond_the_snapping_radius_is_unreachable(monaco) -> None:
+    """With every road within the snapping radius closed, no connected road serves the
+    destination: an explicit Unreachable naming the isolated end."""
+    router = Router(monaco, snap_radius_m=80.0, fallback_radius_m=100.0)
+    a, b = (43.7384, 7.4246), (43.7313, 7.4197)
+    router.overlay.apply(Closure(geometry={"type": "Point", "coordinates": [b[1], b[0]]},
+                                 radius_m=150.0), at=T0)
+    res = router.route(a, b, at=T0)
+    assert isinstance(res, Unreachable) and res.status == "unreachable"
+    assert res.isolated == "destination" and "destination" in res.reason
+    assert res.to_dict()["isolated"] == "destination"
 
 
 # ------------------------------------------------------------------------ time
@@ -134,8 +155,13 @@ def test_entries_expire_and_start_by_themselves(router: Router) -> None:
     during = router.route(a, b, at=T0 + timedelta(minutes=20))
     after = router.route(a, b, at=T0 + timedelta(minutes=50))
     assert before.duration_s == pytest.approx(free.duration_s)
-    assert during.duration_s == pytest.approx(2 * free.duration_s, rel=1e-6)
     assert after.duration_s == pytest.approx(free.duration_s)
+    # half speed on every road: the route's road time doubles, its turn delays do not
+    W = router.weights("car", at=T0)
+    no_turns = np.zeros_like(W.turn)
+    road_free = recompute_route_cost(during, W.values, no_turns, router.graph)
+    assert during.duration_s - during.turn_delay_s == pytest.approx(2 * road_free, rel=1e-6)
+    assert during.duration_s > free.duration_s
     # the public version counts changes to the entries: time alone does not change it
     assert before.weights_version == during.weights_version == after.weights_version
     # asking about the past again (a replay) gives the past answer

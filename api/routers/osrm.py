@@ -341,7 +341,8 @@ def _weights(state: Any, profile: str, exclude: frozenset[str]) -> Weights:
     weights = Weights.build(values, profile=base.profile, metric=base.metric,
                             version=base.version, normal_time=base.normal_time,
                             state=-1, snappable=base.snappable & ~closed,
-                            options=base.options)
+                            options=base.options, turns=base.turns, turn=base.turn,
+                            to_road=state.router.turns.to_road())
     with _exclude_lock:
         if len(_exclude_cache) > 32:
             _exclude_cache.clear()
@@ -713,12 +714,16 @@ def _route(state: Any, request: Request, version: str, profile: str,
     detail = steps or bool(annotations)
     legs: list[_Leg] = []
     version_used = weights.version
-    for a, b in pairwise(url.coordinates):
+    for k, (a, b) in enumerate(pairwise(url.coordinates)):
         found = state.router.route((a[1], a[0]), (b[1], b[0]), weights=weights)
         if not found.reachable:
             raise OsrmError("NoRoute", "No route found between points")
         version_used = max(version_used, found.weights_version)
         legs.append(_make_leg(graph, found, weights.time, detail))
+        # the snaps the route really used (a fallback from a cut-off road moves them)
+        if k == 0:
+            snaps[0] = found.origin
+        snaps[k + 1] = found.destination
     if waypoints is not None:
         legs = [_merge(legs[i:j]) for i, j in pairwise(waypoints)]
         snaps = [snaps[i] for i in waypoints]
@@ -845,8 +850,10 @@ def _table(state: Any, request: Request, version: str, profile: str,
     if distances is not None:
         body["distances"] = distances
     if not base.skip_waypoints:
-        body["sources"] = [_waypoint(graph, snaps[i], base.generate_hints) for i in src]
-        body["destinations"] = [_waypoint(graph, snaps[j], base.generate_hints) for j in dst]
+        # the snaps the table used (a fallback from a cut-off road moves them)
+        body["sources"] = [_waypoint(graph, s, base.generate_hints) for s in table.sources]
+        body["destinations"] = [_waypoint(graph, d, base.generate_hints)
+                                for d in table.destinations]
     if fallback_speed is not None:
         body["fallback_speed_cells"] = fallback_cells
     body["weights_version"] = table.weights_version

@@ -36,6 +36,7 @@ def route(body: RouteRequest, state: State, _: Dispatcher) -> FastJSON:
             if body.destination_hospital is not None else latlon(body.destination))
     result = state.router.route(latlon(body.origin), dest, profile=body.profile,
                                 metric=body.metric, at=at, contraflow=body.contraflow,
+                                restricted_turns=body.restricted_turns,
                                 algorithm=body.algorithm)
     out = result.to_dict()
     if result.reachable:
@@ -56,7 +57,7 @@ def dispatch(body: DispatchRequest, state: State, _: Dispatcher) -> dict[str, An
     decision = state.dispatcher.dispatch(
         latlon(body.incident), need, at=at, ambulances=ambulances, register=False,
         policy=DispatchPolicy(mode=body.policy), contraflow=body.contraflow,
-        ambulance_id=body.ambulance_id)
+        restricted_turns=body.restricted_turns, ambulance_id=body.ambulance_id)
     out = decision.to_dict()
     out["stale"] = state.stale
     if body.register_en_route:

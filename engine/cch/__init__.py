@@ -3,10 +3,12 @@
 Three phases, as in Dibbelt, Strasser & Wagner (2016):
 
 1. **order** (:mod:`.order`): METIS nested dissection of the undirected graph;
-2. **contraction** (:mod:`.contract`): the chordal supergraph's upward arcs, the elimination
-   tree and the input edge -> arc map, all weight independent and cached with the graph;
-3. **customization** (:mod:`.customize`): arc weights for one weight array, in full (in
-   parallel over independent subtrees) or partially after a few edges changed.
+2. **contraction** (:mod:`.contract`): the chordal supergraph, the elimination tree, the
+   arc directions that can ever be finite (on turn graphs most shortcuts are one-way: about
+   half the directions and two thirds of the triangles go), the triangle lists and the
+   input edge -> arc map, all weight independent and cached with the graph;
+3. **customization** (:mod:`.customize`): arc weights for one weight array, in full or
+   partially after a few edges changed, in parallel over independent subtrees.
 
 Queries (:mod:`.search`) walk up the elimination tree from the seeds and from the targets, no
 priority queue; paths unpack to input edge ids through the middle node recorded for every

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 from numba import njit
 
 
@@ -55,3 +57,41 @@ def key_pop(heap, size):
             i = c
         heap[i] = last
     return top, size
+
+
+# A branch-free "y if c < old else v": the via update of the customization loops. The
+# comparison is taken (a new best) ~13% of the time in no predictable pattern, so a branch
+# mispredicts often; LLVM turns the obvious select back into a branch (x86's cmov converter),
+# so on x86-64 it is written as ucomisd + cmovb (inline assembly): the triangle loop of New
+# York's turn graph runs ~1.3x faster. Elsewhere, the plain select.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    import llvmlite.binding as _llb
+    from llvmlite import ir as _ir
+    from numba import types as _types
+    from numba.extending import intrinsic as _intrinsic
+
+    _llb.initialize_native_asmparser()  # numba's JIT needs it for inline assembly
+
+    @_intrinsic
+    def _select_lt_x86(typingctx, c, old, y, v):
+        sig = _types.int64(_types.float64, _types.float64, _types.int64, _types.int64)
+
+        def codegen(context, builder, sig_, args):
+            fnty = _ir.FunctionType(_ir.IntType(64), [_ir.DoubleType(), _ir.DoubleType(),
+                                                      _ir.IntType(64), _ir.IntType(64)])
+            # CF is set when c < old (or unordered: never here, no NaN)
+            asm = _ir.InlineAsm(fnty, "ucomisd $2, $1\n\tcmovbq $3, $0",
+                                "=r,x,x,r,0,~{flags}", side_effect=False)
+            return builder.call(asm, list(args))
+
+        return sig, codegen
+
+    @njit(cache=True, nogil=True, inline="always")
+    def select_lt(c, old, y, v):
+        """``y if c < old else v`` (int64), without a branch."""
+        return _select_lt_x86(c, old, y, v)
+else:
+    @njit(cache=True, nogil=True, inline="always")
+    def select_lt(c, old, y, v):
+        """``y if c < old else v`` (int64)."""
+        return y if c < old else v

@@ -12,7 +12,7 @@ import heapq
 import numpy as np
 from numba import njit
 
-from .customize import _node_work
+from .contract import node_work
 
 
 @njit(cache=True, nogil=True)
@@ -54,8 +54,8 @@ def partition(arrays: dict[str, np.ndarray], parts: int, *, max_splits: int = 10
             "top_nodes": np.arange(n, dtype=np.int32)}
     if parts < 2 or n < 2:
         return none
-    work = _node_work(arrays["up_first"], arrays["down_first"], arrays["down_arc"],
-                      arrays["arc_tail"])
+    work = node_work(arrays["bin_first"], arrays["binp"], arrays["fin_first"], arrays["finp"],
+                     arrays["f_first"], arrays["b_first"])
     sub = _subtree_sums(parent, work)
     has_parent = parent >= 0
     kids_order = np.argsort(parent[has_parent], kind="stable")

@@ -1,7 +1,7 @@
 """The CCH index: build once per graph, customize per weight array, query in microseconds.
 
     index = CCHIndex.load_or_build(graph)           # order + contraction, cached on disk
-    metric = index.customize(weights)               # O(triangles), ~tens of ms on a city
+    metric = index.customize(weights)               # O(triangles), ~ms on a city
     cost, edges = index.query(metric, seeds, seed_cost, targets, target_cost)
     metric2 = index.update(metric, new_weights, changed_edges)  # partial, metric stays valid
 
@@ -12,8 +12,8 @@ Node ids, edge ids, seeds/targets with offsets and ``inf`` conventions are those
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-import sys
 import threading
 import time
 import weakref
@@ -33,13 +33,13 @@ from .order import nested_dissection_order, undirected_simple_graph
 from .partition import partition
 
 #: Bump when the cached arrays change meaning.
-CCH_FORMAT = "gyrophare-cch-1"
+CCH_FORMAT = "gyrophare-cch-2"
 
 #: Arrays of a CCH topology, as stored in its cache file.
 TOPOLOGY_FIELDS: tuple[str, ...] = (
-    "order", "rank", "parent", "up_first", "up_head", "arc_tail", "down_first", "down_arc",
-    "down_tail",
-    "edge_slot", "arc_edge_first", "arc_edges", "part_first", "part_nodes", "top_nodes",
+    "order", "rank", "parent", "lo", "f_first", "b_first", "head", "bin_first", "binp",
+    "fin_first", "finp", "edge_slot", "in_first", "in_edge", "in_slot", "part_first",
+    "part_nodes", "top_nodes",
 )
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -69,9 +69,12 @@ def graph_key(graph: Any) -> str:
 class Metric:
     """An immutable customized metric: the arc weights (and middle nodes) for one weight array.
 
-    ``W[0]`` / ``W[1]`` are the up / down weights of every upward arc, ``V[0]`` / ``V[1]``
-    their vias (see :mod:`engine.cch.customize`). Queries only read it, so a query in flight
-    keeps a consistent metric while :meth:`CCHIndex.update` builds the next one from it.
+    ``W[a]`` is the weight of arc ``a``, ``V[a]`` its via (see :mod:`engine.cch.customize`);
+    the first ``n_forward`` arcs are the forward (upward) arcs, the rest the backward ones.
+    Queries only read it, so a query in flight keeps a consistent metric while
+    :meth:`CCHIndex.update` builds the next one from it. The arrays are read-only views of
+    buffers the index recycles once nobody holds them any more (not the metric, not an array
+    or a view taken from it).
     """
 
     W: np.ndarray
@@ -85,22 +88,25 @@ class Metric:
     info: dict[str, Any] = field(default_factory=dict, compare=False)
     #: identity within its index (lineage of partial updates)
     uid: int = 0
+    n_forward: int = 0
 
     @property
     def up(self) -> np.ndarray:
-        return self.W[0]
+        """Forward arcs' weights (cost from the lower end to the upper end)."""
+        return self.W[:self.n_forward]
 
     @property
     def down(self) -> np.ndarray:
-        return self.W[1]
+        """Backward arcs' weights (cost from the upper end to the lower end)."""
+        return self.W[self.n_forward:]
 
     @property
     def via_up(self) -> np.ndarray:
-        return self.V[0]
+        return self.V[:self.n_forward]
 
     @property
     def via_down(self) -> np.ndarray:
-        return self.V[1]
+        return self.V[self.n_forward:]
 
     @property
     def nbytes(self) -> int:
@@ -111,8 +117,8 @@ class CCHWorkspace:
     """Per-thread query state over ``n`` nodes; every query leaves it clean.
 
     ``D`` rows: forward / backward distances (inf); ``ints`` rows: forward / backward
-    predecessor arcs (-1), heap, visited list; ``stack`` (2n + 4) unpacks paths; ``out``
-    receives path edges (grown when a path does not fit).
+    predecessor arcs (-1), heap, visited list; ``stack`` (2n + 4, int64) unpacks paths;
+    ``out`` receives path edges (grown when a path does not fit).
     """
 
     __slots__ = ("D", "bucket_head", "flag", "ints", "out", "stack")
@@ -122,7 +128,7 @@ class CCHWorkspace:
         self.ints = np.full((4, n + 1), -1, dtype=np.int32)
         self.flag = np.zeros(n, dtype=np.uint8)
         self.bucket_head = np.full(n, -1, dtype=np.int32)
-        self.stack = np.zeros(2 * n + 4, dtype=np.int32)
+        self.stack = np.zeros(2 * n + 4, dtype=np.int64)
         self.out = np.zeros(max(1024, n), dtype=np.int32)
 
     def search_arrays(self) -> tuple:
@@ -130,14 +136,44 @@ class CCHWorkspace:
         return (D[0], D[1], ints[0], ints[1], self.flag, ints[2], ints[3])
 
 
-class CCHIndex:
-    """A Customizable Contraction Hierarchy over one :class:`~engine.graph.RoadGraph`.
+class _Buffer:
+    """The private, writable arrays behind metrics; a metric's ``W`` / ``V`` are read-only
+    views of them (``np.frombuffer`` over a read-only memoryview, so every further view of
+    a metric array keeps that array alive). The buffer is free again once both views are
+    dead (weak references) and it is not being written (``busy``)."""
 
-    The topology (node order, upward arcs, elimination tree, edge -> arc map) depends on the
-    graph only; every weight array gives a :class:`Metric` (:meth:`customize`,
+    __slots__ = ("V", "W", "busy", "key", "refs", "uid", "used")
+
+    def __init__(self, k: int) -> None:
+        self.W = np.empty(k)
+        self.V = np.empty(k, dtype=np.int32)
+        self.busy = False
+        self.key: Any = None
+        self.uid: int | None = None  #: the metric whose values it holds
+        self.refs: tuple[weakref.ref, ...] = ()
+        self.used = 0
+
+    def free(self) -> bool:
+        return not self.busy and all(r() is None for r in self.refs)
+
+
+class CCHIndex:
+    """A Customizable Contraction Hierarchy over a graph (the router's turn graph).
+
+    The topology (node order, directed upward arcs, elimination tree, edge -> arc map)
+    depends on the graph only; every weight array gives a :class:`Metric` (:meth:`customize`,
     :meth:`update`). Thread-safe: queries use one workspace per thread and never write the
     index or a metric.
     """
+
+    #: metric buffers kept for reuse (a metric on New York's turn graph is 141 MB): one
+    #: spare per live lineage (car, ambulance) makes each update copy only the arcs the
+    #: previous update wrote; past MAX_BUFFERS, another lineage's spare is taken over
+    MAX_FREE_BUFFERS = 3
+    MAX_BUFFERS = 5
+    #: partial customizations from this many changed edges run the subtree groups on
+    #: separate threads (below, the threads' start-up costs more than they save)
+    PARALLEL_UPDATE = 64
 
     def __init__(self, arrays: dict[str, np.ndarray], *, n_nodes: int, n_edges: int,
                  key: str = "", meta: dict[str, Any] | None = None) -> None:
@@ -149,21 +185,36 @@ class CCHIndex:
         self.n_edges = int(n_edges)
         # packed copies for the query kernels (fewer arguments = less dispatch time); the
         # named arrays are views on them
-        self._arcs2 = np.stack([self.up_head, self.arc_tail])
+        self._firsts = np.stack([self.f_first, self.b_first])
         self._pr2 = np.stack([self.parent, self.rank])
-        for arr in (self._arcs2, self._pr2):
+        for arr in (self._firsts, self._pr2):
             arr.flags.writeable = False
-        self.up_head, self.arc_tail = self._arcs2
+        self.f_first, self.b_first = self._firsts
         self.parent, self.rank = self._pr2
-        self.n_arcs = len(self.up_head)
-        self.max_degree = int(np.diff(self.up_first).max()) if self.n_nodes else 0
+        self.n_arcs = len(self.head)
+        self.n_forward = int(self.f_first[-1]) if self.n_nodes else 0
+        deg = (np.diff(self.f_first.astype(np.int64)) + np.diff(self.b_first.astype(np.int64))
+               if self.n_nodes else np.zeros(1, np.int64))
+        self.max_degree = int(deg.max()) if len(deg) else 0
+        # subtree group of every node (-1: the top) and where each group's partial
+        # customization writes its arc list (top first, then the groups in order)
+        self._part_of = np.full(self.n_nodes, -1, dtype=np.int8)
+        arcs_of = deg if self.n_nodes else np.zeros(0, np.int64)
+        at = [0, int(arcs_of[self.top_nodes].sum())]
+        for i in range(len(self.part_first) - 1):
+            nodes = self.part_nodes[self.part_first[i]:self.part_first[i + 1]]
+            self._part_of[nodes] = i
+            at.append(at[-1] + int(arcs_of[nodes].sum()))
+        self._written_at = np.array(at[:-1] if len(at) > 2 else [0], dtype=np.int64)
+        self._no_parts = np.full(self.n_nodes, -1, dtype=np.int8)
         self.key = key
         self.meta = dict(meta or {})
         self._local = threading.local()
-        self._recycled: list[tuple[int, tuple[np.ndarray, ...]]] = []
+        self._buffers: list[_Buffer] = []
         self._history: dict[int, tuple[int | None, np.ndarray | None]] = {}
-        self._next_uid = 1
-        self._recycle_lock = threading.Lock()
+        self._uids = itertools.count(1)
+        self._use = itertools.count(1)
+        self._pool_lock = threading.Lock()
         self._update_lock = threading.Lock()
         self._scratch_arrays: tuple[np.ndarray, ...] | None = None
         if len(self.edge_slot) != self.n_edges or len(self.rank) != self.n_nodes:
@@ -183,23 +234,28 @@ class CCHIndex:
         n, m = graph.n_nodes, graph.n_edges
         t0 = time.perf_counter()
         if progress:
-            progress("cch", 0, 2)
+            progress("hierarchy: ordering (METIS)", 0, 1)
         xadj, adjncy = undirected_simple_graph(n, graph.tail, graph.head)
         order = nested_dissection_order(n, graph.tail, graph.head, adjacency=(xadj, adjncy))
+        del xadj, adjncy  # the contraction rebuilds them from the ordered graph
         t1 = time.perf_counter()
         if progress:
-            progress("cch", 1, 2)
+            progress("hierarchy: ordering (METIS)", 1, 1)
+            progress("hierarchy: contraction", 0, 1)
+        xadj, adjncy = undirected_simple_graph(n, graph.tail, graph.head)
         arrays = contract(n, graph.tail, graph.head, order, xadj, adjncy)
+        del xadj, adjncy
         arrays.update(partition(arrays, parallel_parts))
         t2 = time.perf_counter()
         if progress:
-            progress("cch", 2, 2)
+            progress("hierarchy: contraction", 1, 1)
         meta = {"order_seconds": round(t1 - t0, 4), "contract_seconds": round(t2 - t1, 4),
-                "source": "built"}
+                "undirected_arcs": int(arrays["undirected_arcs"]), "source": "built"}
         return cls(arrays, n_nodes=n, n_edges=m, key=graph_key(graph), meta=meta)
 
     @classmethod
-    def load_or_build(cls, graph: Any, *, cache_dir: str | Path | None = None) -> CCHIndex:
+    def load_or_build(cls, graph: Any, *, cache_dir: str | Path | None = None,
+                      progress: ProgressFn | None = None) -> CCHIndex:
         """The cached index of this graph topology (``cch-<hash>.npz`` in the graph cache
         directory), built and saved when missing or stale."""
         from engine.io import default_cache_dir
@@ -214,7 +270,7 @@ class CCHIndex:
                     return index
             except (OSError, ValueError, KeyError):
                 pass  # rebuilt below
-        index = cls.build(graph)
+        index = cls.build(graph, progress=progress)
         try:
             index.save(path)
         except OSError:
@@ -226,7 +282,7 @@ class CCHIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         header = np.array([CCH_FORMAT, CODE_VERSION, self.key, str(self.n_nodes),
-                           str(self.n_edges)])
+                           str(self.n_edges), str(self.meta.get("undirected_arcs", -1))])
         np.savez(tmp, header=header, **{k: getattr(self, k) for k in TOPOLOGY_FIELDS})
         os.replace(tmp, path)
         return path
@@ -235,13 +291,13 @@ class CCHIndex:
     def load(cls, path: str | Path) -> CCHIndex:
         t0 = time.perf_counter()
         with np.load(path, allow_pickle=False) as data:
-            fmt, code, key, n, m = (str(x) for x in data["header"])
+            fmt, code, key, n, m, und = (str(x) for x in data["header"])
             if fmt != CCH_FORMAT or code != CODE_VERSION:
                 raise ValueError(f"{path}: CCH format {fmt}/{code}, expected "
                                  f"{CCH_FORMAT}/{CODE_VERSION}")
             arrays = {k: data[k] for k in TOPOLOGY_FIELDS}
         return cls(arrays, n_nodes=int(n), n_edges=int(m), key=key,
-                   meta={"source": str(path),
+                   meta={"source": str(path), "undirected_arcs": int(und),
                          "load_seconds": round(time.perf_counter() - t0, 4)})
 
     @property
@@ -264,59 +320,70 @@ class CCHIndex:
             w.flags.writeable = False
         return w
 
-    # A metric's four arrays are 24 bytes per arc (32 MB on NY). Allocating them afresh for
-    # every update costs page faults, and copying them costs ~2.5 ms: more than a partial
-    # customization. So the arrays of dead metrics are recycled, and a recycled set that
-    # holds an ancestor of the metric being updated is brought up to date by copying only
-    # the arcs written since (``_history``: per metric, its parent and the arcs it rewrote).
-    def _take_buffers(self, source: Metric | None
-                      ) -> tuple[tuple[np.ndarray, ...], list[np.ndarray] | None]:
-        """A writable set of metric arrays, and the arc lists to copy from ``source`` to
-        bring it to ``source`` (``None``: copy everything)."""
-        with self._recycle_lock:
-            # an array somebody still holds (``a = metric.up`` kept after the metric died)
-            # must never be overwritten: references here are the tuple, the generator's
-            # variable and getrefcount's argument
-            self._recycled = [(u, b) for u, b in self._recycled
-                              if not any(sys.getrefcount(x) > 3 for x in b)]
-            if source is not None and self._recycled:
-                held = {u: i for i, (u, _) in enumerate(self._recycled)}
-                lists: list[np.ndarray] = []
+    # A metric's two arrays are 12 bytes per arc (141 MB on New York's turn graph).
+    # Allocating them afresh for every update costs page faults, and copying them costs
+    # ~20 ms: far more than a partial customization. So metric buffers are recycled once
+    # nobody holds their metric (nor an array of it), and a recycled buffer that holds an
+    # ancestor of the metric being updated is brought up to date by copying only the arcs
+    # written since (``_history``: per metric, its parent and the arcs it rewrote).
+    def _acquire(self, key: Any, source: Metric | None
+                 ) -> tuple[_Buffer, list[np.ndarray] | None]:
+        """A buffer to write a metric into, and the arc lists to copy from ``source`` to
+        bring it to ``source`` (``None``: its content is unrelated)."""
+        with self._pool_lock:
+            free = [b for b in self._buffers if b.free()]
+            chosen: _Buffer | None = None
+            lists: list[np.ndarray] | None = None
+            if source is not None and free:
+                held = {b.uid: b for b in free if b.uid is not None}
+                path: list[np.ndarray] = []
                 uid: int | None = source.uid
-                for _ in range(65):  # walk source's ancestry until a recycled set holds one
+                for _ in range(len(self._history) + 1):  # source's ancestry
                     if uid in held:
-                        return self._recycled.pop(held[uid])[1], lists
+                        chosen, lists = held[uid], path
+                        break
                     parent, arcs = self._history.get(uid, (None, None))  # type: ignore[arg-type]
                     if arcs is None:
                         break
-                    lists.append(arcs)
+                    path.append(arcs)
                     uid = parent
-            if self._recycled:
-                return self._recycled.pop()[1], None
-        k = self.n_arcs
-        return (np.empty((2, k)), np.empty((2, k), dtype=np.int32)), None
+            if chosen is None and free:
+                same = [b for b in free if b.key == key]
+                if same:
+                    chosen = max(same, key=lambda b: b.used)
+                elif len(self._buffers) >= self.MAX_BUFFERS:
+                    chosen = min(free, key=lambda b: b.used)  # another lineage's spare
+            if chosen is None:
+                chosen = _Buffer(self.n_arcs)
+                self._buffers.append(chosen)
+            chosen.busy = True
+            chosen.used = next(self._use)
+            # keep a few free buffers, the most recently used
+            spare = sorted((b for b in self._buffers if b.free()), key=lambda b: -b.used)
+            for b in spare[self.MAX_FREE_BUFFERS:]:
+                self._buffers.remove(b)
+        return chosen, lists
 
-    def _metric(self, bufs: tuple[np.ndarray, ...], w: np.ndarray, key: Any, state: int,
-                info: dict[str, Any], parent: int | None, written: np.ndarray | None
-                ) -> Metric:
-        for b in bufs:
-            b.flags.writeable = False
-        with self._recycle_lock:
-            uid = self._next_uid
-            self._next_uid += 1
+    def _publish(self, buf: _Buffer, w: np.ndarray, key: Any, state: int,
+                 info: dict[str, Any], parent: int | None, written: np.ndarray | None
+                 ) -> Metric:
+        W = np.frombuffer(memoryview(buf.W).toreadonly(), dtype=np.float64)
+        V = np.frombuffer(memoryview(buf.V).toreadonly(), dtype=np.int32)
+        with self._pool_lock:
+            uid = next(self._uids)
             self._history[uid] = (parent, written)
             while len(self._history) > 64:
                 self._history.pop(next(iter(self._history)))
-        metric = Metric(bufs[0], bufs[1], weights=w, key=key, state=state, topology=self.key,
-                        info=info, uid=uid)
-        weakref.finalize(metric, self._recycle, uid, bufs)
-        return metric
+            buf.uid, buf.key = uid, key
+            buf.refs = (weakref.ref(W), weakref.ref(V))
+            buf.busy = False
+        return Metric(W, V, weights=w, key=key, state=state, topology=self.key, info=info,
+                      uid=uid, n_forward=self.n_forward)
 
-    def _recycle(self, uid: int, bufs: tuple[np.ndarray, ...]) -> None:
-        """Called when a metric dies: keep its arrays for :meth:`_take_buffers`."""
-        with self._recycle_lock:
-            self._recycled.append((uid, bufs))
-            del self._recycled[:-2]  # at most two spare sets (2 x 24 bytes per arc)
+    def _abandon(self, buf: _Buffer) -> None:
+        with self._pool_lock:
+            buf.uid = None
+            buf.busy = False
 
     def customize(self, weights: np.ndarray, *, key: Any = None, state: int = -1,
                   parallel: bool | None = None) -> Metric:
@@ -327,41 +394,46 @@ class CCHIndex:
         """
         t0 = time.perf_counter()
         w = self._check_weights(weights)
-        bufs, _ = self._take_buffers(None)
-        for b in bufs:
-            b.flags.writeable = True
-        (up, down), (via_up, via_down) = bufs  # views made after: writable
+        buf, _ = self._acquire(key, None)
+        try:
+            mode = self._full(w, buf, parallel)
+        except BaseException:
+            self._abandon(buf)
+            raise
+        info = {"mode": mode, "seconds": time.perf_counter() - t0}
+        return self._publish(buf, w, key, state, info, None, None)
+
+    def _full(self, w: np.ndarray, buf: _Buffer, parallel: bool | None) -> str:
+        """Full customization of ``w`` into ``buf``; returns the mode."""
         parts = len(self.part_first) - 1
         if parallel is None:
-            import numba
-
-            parallel = self.n_arcs >= 200_000 and numba.get_num_threads() >= 2
+            parallel = self.n_arcs >= 200_000 and _threads() >= 2
+        n = self.n_nodes
+        args = (w, self.f_first, self.b_first, self.head, self.bin_first, self.binp,
+                self.fin_first, self.finp, self.in_first, self.in_edge, self.in_slot,
+                buf.W, buf.V)
         if parallel and parts >= 2:
             from engine.kernels.matrix import _PARALLEL_LOCK
 
-            arc_of = np.empty((parts, self.n_nodes), dtype=np.int32)
+            marks = np.empty((2, parts, n), dtype=np.uint32)
             with _PARALLEL_LOCK:  # numba's workqueue layer is not re-entrant
-                C._customize_parallel(w, self.edge_slot, self.up_first, self.up_head,
-                                      self.arc_tail, self.down_first, self.down_arc, up, down,
-                                      via_up, via_down, arc_of, self.part_first,
+                C._customize_parallel(*args, marks[0], marks[1], self.part_first,
                                       self.part_nodes, self.top_nodes)
-            mode = f"full, {parts} subtree groups in parallel"
-        else:
-            arc_of = np.empty(self.n_nodes, dtype=np.int32)
-            C._customize(w, self.edge_slot, self.up_first, self.up_head, self.arc_tail,
-                         self.down_first, self.down_arc, up, down, via_up, via_down, arc_of)
-            mode = "full"
-        info = {"mode": mode, "seconds": time.perf_counter() - t0}
-        return self._metric(bufs, w, key, state, info, None, None)
+            return f"full, {parts} subtree groups in parallel"
+        marks = np.empty((2, n), dtype=np.uint32)
+        C._customize(*args, marks[0], marks[1])
+        return "full"
 
     def update(self, metric: Metric, weights: np.ndarray, changed_edges: np.ndarray, *,
-               key: Any = None, state: int = -1) -> Metric:
+               key: Any = None, state: int = -1, budget: int | None = None) -> Metric:
         """Partial customization: a new :class:`Metric` for ``weights``, which must equal the
         weights ``metric`` was customized from except (at most) on ``changed_edges``.
 
         Only the arcs of the changed edges, and the arcs whose value may depend on an arc
         that changed, are recomputed (bottom-up, in rank order); the result is identical to
-        a full customization of ``weights``. ``metric`` is not modified.
+        a full customization of ``weights``. ``metric`` is not modified. ``budget``: past
+        this many recomputed arcs, give up and customize in full (the same result; the
+        info's mode says so).
         """
         t0 = time.perf_counter()
         self._check_metric(metric)
@@ -372,50 +444,80 @@ class CCHIndex:
             raise ValueError(f"changed_edges must be edge ids in [0, {self.n_edges})")
         changed = np.ascontiguousarray(changed, dtype=np.int32)
         w = self._check_weights(weights, changed)
+        key = metric.key if key is None else key
         t1 = time.perf_counter()
-        bufs, lists = self._take_buffers(metric)
-        for b in bufs:
-            b.flags.writeable = True
-        if lists is None:
-            np.copyto(bufs[0], metric.W)
-            np.copyto(bufs[1], metric.V)
-            copied = self.n_arcs
-        else:
-            copied = 0
-            for arcs in lists:
-                C._copy_arcs(arcs, metric.W, metric.V, *bufs)
-                copied += len(arcs)
-        t2 = time.perf_counter()
-        with self._update_lock:
-            sc = self._scratch()
-            done, n_changed = C._partial(w, changed, self.edge_slot, self.arc_edge_first,
-                                         self.arc_edges, self.up_first, self.up_head,
-                                         self.arc_tail, self.down_first, self.down_arc,
-                                         self.down_tail, *bufs[0], *bufs[1], *sc)
-            written = sc[-1][:done].copy()
+        buf, lists = self._acquire(key, metric)
+        try:
+            if lists is None:
+                np.copyto(buf.W, metric.W)
+                np.copyto(buf.V, metric.V)
+                copied = self.n_arcs
+            else:
+                copied = 0
+                for arcs in lists:
+                    C._copy_arcs(arcs, metric.W, metric.V, buf.W, buf.V)
+                    copied += len(arcs)
+            t2 = time.perf_counter()
+            with self._update_lock:
+                sc = self._scratch()
+                args = (w, changed, self.edge_slot, self.f_first, self.b_first, self.head,
+                        self.bin_first, self.binp, self.fin_first, self.finp, self.in_first,
+                        self.in_edge, self.in_slot, self.lo, buf.W, buf.V, *sc)
+                limit = self.n_arcs + 1 if budget is None else int(budget)
+                parallel = (len(self.part_first) > 2 and len(changed) >= self.PARALLEL_UPDATE
+                            and _threads() >= 2)
+                if parallel:
+                    from engine.kernels.matrix import _PARALLEL_LOCK
+
+                    with _PARALLEL_LOCK:
+                        done, n_changed = C._partial_parallel(*args, self._part_of,
+                                                              self._written_at, limit)
+                else:
+                    done, n_changed = C._partial(*args, self._no_parts, self._written_at,
+                                                 limit)
+                if done < 0:  # gave up: clean the flags it left
+                    sc[0][:] = 0
+                    sc[1][:] = 0
+                else:
+                    written = sc[-2][:done].copy()
+        except BaseException:
+            self._abandon(buf)
+            raise
+        if done < 0:
+            try:
+                mode = self._full(w, buf, None)
+            except BaseException:
+                self._abandon(buf)
+                raise
+            info = {"mode": f"{mode} (partial gave up past {budget} arcs)",
+                    "changed_edges": len(changed), "seconds": time.perf_counter() - t0}
+            return self._publish(buf, w, key, state, info, None, None)
         t3 = time.perf_counter()
         info = {"mode": "partial", "changed_edges": len(changed), "arcs_recomputed": int(done),
                 "arcs_changed": int(n_changed), "arcs_copied": copied, "seconds": t3 - t0,
                 "check_seconds": t1 - t0, "copy_seconds": t2 - t1, "kernel_seconds": t3 - t2}
-        return self._metric(bufs, w, metric.key if key is None else key, state, info,
-                            metric.uid, written)
+        return self._publish(buf, w, key, state, info, metric.uid, written)
 
     def _scratch(self) -> tuple[np.ndarray, ...]:
-        """Work arrays of partial customization, kept between calls (``_update_lock``); the
-        kernel leaves ``queued`` all 0 and ``arc_of`` all -1."""
+        """Work arrays of partial customization (one row per subtree group), kept between
+        calls (``_update_lock``); the kernels leave the flags 0 and the maps -1."""
         if self._scratch_arrays is None:
-            k, d = self.n_arcs, self.max_degree
+            k, n, d = self.n_arcs, self.n_nodes, max(1, self.max_degree)
+            rows = max(1, len(self.part_first) - 1)
+            top_arcs = int(self._written_at[1]) if len(self._written_at) > 1 else k
             self._scratch_arrays = (
-                np.zeros(k, dtype=np.uint8), np.empty(k, dtype=np.int32),
-                np.full(self.n_nodes, -1, dtype=np.int32), np.empty(d, dtype=np.int32),
-                np.empty(d), np.empty(d), np.empty(d, dtype=np.int32),
-                np.empty(d, dtype=np.int32), np.empty(k, dtype=np.int32))
+                np.zeros(k, dtype=np.uint8), np.zeros(n, dtype=np.uint8),
+                np.empty((rows + 1, max(1, n)), dtype=np.int64),
+                np.full((rows, n), -1, dtype=np.int64), np.empty((rows, d), dtype=np.int64),
+                np.empty((rows, d)), np.empty((rows, d), dtype=np.int64),
+                np.full((rows, d), -1, dtype=np.int64), np.zeros((rows, d), dtype=np.uint8),
+                np.empty(k, dtype=np.uint32), np.empty((rows, top_arcs + 1), dtype=np.int64))
         return self._scratch_arrays
 
     def _check_metric(self, metric: Metric) -> None:
         if not isinstance(metric, Metric):
             raise ValueError(f"expected a Metric, got {type(metric).__name__}")
-        if metric.topology != self.key or len(metric.up) != self.n_arcs:
+        if metric.topology != self.key or len(metric.W) != self.n_arcs:
             raise ValueError("this metric was customized on another CCH")
 
     # ------------------------------------------------------------------ queries
@@ -438,7 +540,7 @@ class CCHIndex:
         ws = self.workspace()
         while True:
             status, cost, n_out, si, ti = S._query_path(
-                self.up_first, self._arcs2, self._pr2, metric.W, metric.V, seeds, seed_cost,
+                self._firsts, self.head, self._pr2, metric.W, metric.V, seeds, seed_cost,
                 targets, target_cost, ws.D, ws.ints, ws.flag, ws.stack, ws.out)
             if status != 3:
                 break
@@ -475,9 +577,8 @@ class CCHIndex:
         if len(sf) != len(tf):
             raise ValueError("seed_first and target_first must describe as many queries")
         out = np.empty(len(sf) - 1)
-        S._query_many(self.up_first, self.up_head, self.parent, self.rank, metric.W[0],
-                      metric.W[1], sf, sn, sc, tf, tn, tc, *self.workspace().search_arrays(),
-                      out)
+        S._query_many(self.f_first, self.b_first, self.head, self.parent, self.rank, metric.W,
+                      sf, sn, sc, tf, tn, tc, *self.workspace().search_arrays(), out)
         return out
 
     def many_to_many(self, metric: Metric, source_first: Any, source_nodes: Any,
@@ -491,8 +592,8 @@ class CCHIndex:
         tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
         ws = self.workspace()
         out = np.empty((len(sf) - 1, len(tf) - 1))
-        S._many_to_many(self.up_first, self.up_head, self.parent, self.rank, metric.W[0],
-                        metric.W[1], sf, sn, sc, tf, tn, tc, *ws.search_arrays(),
+        S._many_to_many(self.f_first, self.b_first, self.head, self.parent, self.rank,
+                        metric.W, sf, sn, sc, tf, tn, tc, *ws.search_arrays(),
                         ws.bucket_head, out)
         return out
 
@@ -507,6 +608,12 @@ class CCHIndex:
     def warm_up(self) -> None:
         """Compile / load every kernel (call once at start-up, never in a request)."""
         warm_up()
+
+
+def _threads() -> int:
+    import numba
+
+    return numba.get_num_threads()
 
 
 def _entries(nodes: Any, cost: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -530,27 +637,34 @@ class CCHMetrics:
     ``get(W)`` returns the metric of the :class:`~engine.profiles.Weights` snapshot ``W``:
     the cached one when ``W.state`` matches, a partial customization from the cached one
     when the overlay still knows which edges changed in between
-    (``overlay.changed_edges_since``), else a full customization. Arrays without an overlay
+    (``overlay.changed_arcs_since``), else a full customization. The index is over the turn
+    graph: the customized weights are ``Weights.arc``. Arrays without an overlay
     state (``W.state < 0``: weights given by the caller) are customized in full and kept in a
     small cache keyed by the array's identity.
     """
 
     def __init__(self, index: CCHIndex, overlay: Any = None, *, max_adhoc: int = 4,
-                 partial_limit: float = 0.003, partial_min: int = 64) -> None:
+                 partial_limit: float = 0.002, partial_min: int = 64,
+                 partial_budget: float = 0.005) -> None:
         self.index = index
         self.overlay = overlay
         self.max_adhoc = max_adhoc
         #: above this share of changed edges (and more than ``partial_min`` edges) a full
-        #: customization is cheaper (NY, random edges: 100 -> ~10 ms partial, 10,000 ->
-        #: ~150 ms, full ~45-75 ms; real changes are local and cheaper than random ones)
+        #: customization is cheaper. New York's turn graph (full: ~160-200 ms on 2 threads):
+        #: closing 100 random roads (~315 turn arcs) changes ~13k shortcuts, ~25 ms;
+        #: 1,000 random roads ~270 ms; 1,000 roads around one junction ~16 ms: the cost
+        #: follows the shortcuts changed, which the edges do not predict well, so ...
         self.partial_limit = partial_limit
         self.partial_min = partial_min
+        #: ... a partial customization also gives up (and customizes in full) once it has
+        #: recomputed this share of the arcs (at least 10,000): ~59k arcs, ~90 ms on NY
+        self.partial_budget = max(10_000, int(partial_budget * index.n_arcs))
         self._lock = threading.Lock()
         self._current: dict[tuple, Metric] = {}
         self._adhoc: dict[int, tuple[np.ndarray, Metric]] = {}
 
     def get(self, w: Any) -> Metric:
-        values = w.values
+        values = w.arc
         if w.state < 0:
             return self._get_adhoc(values)
         key = (w.profile, w.metric, w.options)
@@ -561,10 +675,11 @@ class CCHMetrics:
             changed = None
             if cur is not None and self.overlay is not None:
                 # edges changed since the older of the two states: covers every difference
-                changed = self.overlay.changed_edges_since(min(cur.state, w.state))
+                changed = self.overlay.changed_arcs_since(min(cur.state, w.state))
             if changed is not None and (len(changed) <= self.partial_min or
                                         len(changed) <= self.partial_limit * len(values)):
-                new = self.index.update(cur, values, changed, key=key, state=w.state)
+                new = self.index.update(cur, values, changed, key=key, state=w.state,
+                                        budget=self.partial_budget)
             else:
                 new = self.index.customize(values, key=key, state=w.state)
             if cur is None or w.state >= cur.state:
@@ -598,17 +713,36 @@ def warm_up() -> None:
     w = np.array([1.0, 1.0, 2.0, 2.0, 1.0, np.inf, 5.0])
     metric = index.customize(w, parallel=False)
     metric2 = index.update(metric, w * 2, np.arange(7))
+    index.update(metric, w * 3, np.arange(7), budget=0)  # gives up: the full fallback
     # the kernels the small graph does not reach: parallel customization, delta copies
-    W, V = np.empty((2, index.n_arcs)), np.empty((2, index.n_arcs), dtype=np.int32)
+    W, V = np.empty(index.n_arcs), np.empty(index.n_arcs, dtype=np.int32)
     from engine.kernels.matrix import _PARALLEL_LOCK
 
+    marks = np.empty((2, 2, index.n_nodes), dtype=np.uint32)
     with _PARALLEL_LOCK:
-        C._customize_parallel(w, index.edge_slot, index.up_first, index.up_head,
-                              index.arc_tail, index.down_first, index.down_arc, W[0], W[1],
-                              V[0], V[1], np.empty((2, 4), dtype=np.int32),
+        C._customize_parallel(w, index.f_first, index.b_first, index.head, index.bin_first,
+                              index.binp, index.fin_first, index.finp, index.in_first,
+                              index.in_edge, index.in_slot, W, V, marks[0], marks[1],
                               np.zeros(3, dtype=np.int32), np.zeros(0, dtype=np.int32),
                               np.arange(4, dtype=np.int32))
-    C._copy_arcs(np.arange(index.n_arcs, dtype=np.int32), metric.W, metric.V, W, V)
+    C._copy_arcs(np.arange(index.n_arcs, dtype=np.uint32), metric.W, metric.V, W, V)
+    # parallel partial customization: the 4 nodes as two one-node groups and a top
+    part_of = np.array([0, 1, -1, -1], dtype=np.int8)
+    sc = index._scratch()
+    n, d = index.n_nodes, max(1, index.max_degree)
+    rows = (np.zeros(index.n_arcs, np.uint8), np.zeros(n, np.uint8),
+            np.empty((3, n), np.int64), np.full((2, n), -1, np.int64),
+            np.empty((2, d), np.int64), np.empty((2, d)), np.empty((2, d), np.int64),
+            np.full((2, d), -1, np.int64), np.zeros((2, d), np.uint8),
+            np.empty(3 * index.n_arcs, np.uint32), np.empty((2, index.n_arcs + 1), np.int64))
+    with _PARALLEL_LOCK:
+        C._partial_parallel(w * 3, np.arange(7, dtype=np.int32), index.edge_slot,
+                            index.f_first, index.b_first, index.head, index.bin_first,
+                            index.binp, index.fin_first, index.finp, index.in_first,
+                            index.in_edge, index.in_slot, index.lo, W, V, *rows, part_of,
+                            np.array([0, index.n_arcs, 2 * index.n_arcs], dtype=np.int64),
+                            index.n_arcs + 1)
+    del sc
     one = np.ones(1)
     s, t = np.array([0], dtype=np.int32), np.array([3], dtype=np.int32)
     index.query(metric2, s, one, t, one)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from engine.cch._util import find_arc as _find_arc
 from engine.cch._util import key_pop as _hpop
 from engine.cch._util import key_push as _hpush
+from engine.cch.contract import find_in as _find_in
 
 F_CHAIN = np.uint8(1)
 B_CHAIN = np.uint8(2)
@@ -50,11 +50,12 @@ def _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag):
 
 
 @njit(cache=True, nogil=True)
-def _query(up_first, up_head, parent, rank, up, down, seeds, seed_cost, targets, target_cost,
+def _query(f_first, b_first, head, parent, rank, W, seeds, seed_cost, targets, target_cost,
            fdist, bdist, fpred, bpred, flag, heap, visited):
     """Interleaved forward/backward elimination-tree search; returns ``(best, meet,
-    n_visited)``. A node's arcs are relaxed only while its distance is below the best
-    meeting cost found so far (nothing through it can do better)."""
+    n_visited)``. The forward search relaxes forward arcs, the backward search backward
+    arcs. A node's arcs are relaxed only while its distance is below the best meeting cost
+    found so far (nothing through it can do better)."""
     size = _seed(seeds, seed_cost, rank, fdist, fpred, flag, F_CHAIN, heap, 0)
     size = _seed(targets, target_cost, rank, bdist, bpred, flag, B_CHAIN, heap, size)
     best = np.inf
@@ -76,60 +77,76 @@ def _query(up_first, up_head, parent, rank, up, down, seeds, seed_cost, targets,
             best = df + db
             meet = x
         if df < best:
-            for a in range(up_first[x], up_first[x + 1]):
-                y = up_head[a]
-                nd = df + up[a]
+            for a in range(f_first[x], f_first[x + 1]):
+                y = head[a]
+                nd = df + W[a]
                 if nd < fdist[y]:
                     fdist[y] = nd
                     fpred[y] = a
         if db < best:
-            for a in range(up_first[x], up_first[x + 1]):
-                y = up_head[a]
-                nd = db + down[a]
+            for a in range(b_first[x], b_first[x + 1]):
+                y = head[a]
+                nd = db + W[a]
                 if nd < bdist[y]:
                     bdist[y] = nd
                     bpred[y] = a
     return best, meet, n_visited
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _tail(first, a):
+    """The node whose arc list ``first[x]:first[x+1]`` holds arc ``a``."""
+    lo = np.int64(0)
+    hi = np.int64(len(first) - 1)
+    while hi - lo > 1:
+        mid = (lo + hi) >> 1
+        if first[mid] <= a:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True, nogil=True)
-def _unpack(up_first, up_head, arc_tail, via_up, via_down, a, d, stack, out, n_out):
-    """Append the input edges of arc ``a`` in direction ``d`` (0 up, 1 down) to ``out``;
+def _unpack(f_first, b_first, head, V, a, x, stack, out, n_out):
+    """Append the input edges of arc ``a`` (tail ``x``) in its direction to ``out``;
     returns the new count, which keeps counting past ``len(out)`` without writing.
 
-    ``stack`` needs ``n + 1`` entries: the pending arcs on it have strictly decreasing
-    tails (each shortcut's halves hang below its middle node).
+    ``stack`` (int64) needs ``n + 1`` entries: the pending arcs on it have strictly
+    decreasing tails (each shortcut's halves hang below its middle node); an entry is
+    ``arc << 32 | tail``.
     """
-    stack[0] = 2 * a + d
+    kf = np.int64(f_first[len(f_first) - 1])
+    stack[0] = (np.int64(a) << 32) | np.int64(x)
     top = 1
     cap = len(out)
     while top > 0:
         top -= 1
         s = stack[top]
-        a = s >> 1
-        d = s & 1
-        via = via_up[a] if d == 0 else via_down[a]
+        a = s >> 32
+        x = s & 0xFFFFFFFF
+        via = np.int64(V[a])
         if via <= -2:
             if n_out < cap:
                 out[n_out] = -2 - via
             n_out += 1
             continue
-        x = arc_tail[a]
-        z = up_head[a]
-        wx = _find_arc(up_first, up_head, via, x)
-        wz = _find_arc(up_first, up_head, via, z)
-        if d == 0:  # x -> w (down (w,x)), then w -> z (up (w,z)): push in reverse
-            stack[top] = 2 * wz
-            stack[top + 1] = 2 * wx + 1
-        else:  # z -> w (down (w,z)), then w -> x (up (w,x))
-            stack[top] = 2 * wx
-            stack[top + 1] = 2 * wz + 1
+        y = via
+        z = np.int64(head[a])
+        if a < kf:  # x -> y (backward (y, x)), then y -> z (forward (y, z))
+            first = _find_in(head, b_first[y], b_first[y + 1], x)
+            second = _find_in(head, f_first[y], f_first[y + 1], z)
+        else:  # z -> y (backward (y, z)), then y -> x (forward (y, x))
+            first = _find_in(head, b_first[y], b_first[y + 1], z)
+            second = _find_in(head, f_first[y], f_first[y + 1], x)
+        stack[top] = (second << 32) | y  # pushed in reverse: first on top
+        stack[top + 1] = (first << 32) | y
         top += 2
     return n_out
 
 
 @njit(cache=True, nogil=True)
-def _path(up_first, up_head, arc_tail, via_up, via_down, meet, fpred, bpred, stack, out):
+def _path(f_first, b_first, head, V, meet, fpred, bpred, stack, out):
     """Input edges seed -> meet -> target into ``out`` (see :func:`_unpack`); returns
     ``(count, seed entry, target entry)``."""
     # forward half: the arcs meet -> seed, kept on the end of the stack array, unpacked in
@@ -140,20 +157,20 @@ def _path(up_first, up_head, arc_tail, via_up, via_down, meet, fpred, bpred, sta
     while fpred[x] >= 0:
         a = fpred[x]
         n_f += 1
-        stack[end - n_f] = a
-        x = arc_tail[a]
+        x = _tail(f_first, a)
+        stack[end - n_f] = (np.int64(a) << 32) | x
     seed_i = -2 - fpred[x]
     n_out = 0
     for k in range(n_f):
-        a = stack[end - n_f + k]
-        n_out = _unpack(up_first, up_head, arc_tail, via_up, via_down, a, 0, stack[:end - n_f],
-                        out, n_out)
+        s = stack[end - n_f + k]
+        n_out = _unpack(f_first, b_first, head, V, s >> 32, s & 0xFFFFFFFF,
+                        stack[:end - n_f], out, n_out)
     x = meet
     while bpred[x] >= 0:
         a = bpred[x]
-        n_out = _unpack(up_first, up_head, arc_tail, via_up, via_down, a, 1, stack, out,
-                        n_out)
-        x = arc_tail[a]
+        t = _tail(b_first, a)
+        n_out = _unpack(f_first, b_first, head, V, a, t, stack, out, n_out)
+        x = t
     target_i = -2 - bpred[x]
     return n_out, seed_i, target_i
 
@@ -168,16 +185,16 @@ def _check_entries(nodes, cost, n):
 
 
 @njit(cache=True, nogil=True)
-def _query_path(up_first, arcs2, pr2, W, V, seeds, seed_cost, targets, target_cost, D,
-                ints, flag, stack, out):
+def _query_path(firsts, head, pr2, W, V, seeds, seed_cost, targets, target_cost, D, ints, flag,
+                stack, out):
     """Validated point-to-point query with its path. Returns ``(status, cost, n_edges,
     seed entry, target entry)``; status 0 ok, 1 / 2 a bad seed / target entry (index in the
     entry field), 3 ``out`` too small for the path (``n_edges`` is the size needed).
 
     Few arguments on purpose: each array passed costs ~0.1 µs of dispatch, a third of a
-    small city's query. Rows: ``arcs2`` = up_head, arc_tail; ``pr2`` = parent, rank; ``W``
-    = up, down weights; ``V`` = their vias; ``D`` = forward, backward distances; ``ints`` =
-    forward, backward predecessor arcs, heap, visited list (``ints``).
+    small city's query. Rows: ``firsts`` = f_first, b_first; ``pr2`` = parent, rank; ``D``
+    = forward, backward distances; ``ints`` = forward, backward predecessor arcs, heap,
+    visited list.
     """
     n = pr2.shape[1]
     bad = _check_entries(seeds, seed_cost, n)
@@ -186,16 +203,16 @@ def _query_path(up_first, arcs2, pr2, W, V, seeds, seed_cost, targets, target_co
     bad = _check_entries(targets, target_cost, n)
     if bad >= 0:
         return 2, 0.0, 0, -1, bad
-    up_head, arc_tail = arcs2[0], arcs2[1]
+    f_first, b_first = firsts[0], firsts[1]
     fpred, bpred = ints[0], ints[1]
-    best, meet, n_visited = _query(up_first, up_head, pr2[0], pr2[1], W[0], W[1], seeds,
+    best, meet, n_visited = _query(f_first, b_first, head, pr2[0], pr2[1], W, seeds,
                                    seed_cost, targets, target_cost, D[0], D[1], fpred, bpred,
                                    flag, ints[2], ints[3])
     status = 0
     n_out, seed_i, target_i = 0, -1, -1
     if meet >= 0:
-        n_out, seed_i, target_i = _path(up_first, up_head, arc_tail, V[0], V[1], meet, fpred,
-                                        bpred, stack, out)
+        n_out, seed_i, target_i = _path(f_first, b_first, head, V, meet, fpred, bpred, stack,
+                                        out)
         if n_out > len(out):
             status = 3
     _reset(ints[3], n_visited, D[0], D[1], fpred, bpred, flag)
@@ -203,7 +220,7 @@ def _query_path(up_first, arcs2, pr2, W, V, seeds, seed_cost, targets, target_co
 
 
 @njit(cache=True, nogil=True)
-def _query_many(up_first, up_head, parent, rank, up, down, seed_first, seeds, seed_cost,
+def _query_many(f_first, b_first, head, parent, rank, W, seed_first, seeds, seed_cost,
                 target_first, targets, target_cost, fdist, bdist, fpred, bpred, flag, heap,
                 visited, out):
     """Distances only, for a batch of point-to-point queries (one call, no per-query
@@ -211,7 +228,7 @@ def _query_many(up_first, up_head, parent, rank, up, down, seed_first, seeds, se
     for q in range(len(seed_first) - 1):
         a, b = seed_first[q], seed_first[q + 1]
         c, d = target_first[q], target_first[q + 1]
-        best, _, n_visited = _query(up_first, up_head, parent, rank, up, down, seeds[a:b],
+        best, _, n_visited = _query(f_first, b_first, head, parent, rank, W, seeds[a:b],
                                     seed_cost[a:b], targets[c:d], target_cost[c:d], fdist,
                                     bdist, fpred, bpred, flag, heap, visited)
         out[q] = best
@@ -219,10 +236,12 @@ def _query_many(up_first, up_head, parent, rank, up, down, seed_first, seeds, se
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _walk(up_first, up_head, parent, rank, w, nodes, cost, dist, pred, flag, heap, visited,
+def _walk(first, head, parent, rank, W, nodes, cost, dist, pred, flag, heap, visited,
           n_visited):
-    """Full (unpruned) upward search from ``nodes``; appends the visited chain to
-    ``visited`` in increasing rank and returns the new count. ``dist`` is final on it."""
+    """Full (unpruned) upward search from ``nodes`` over the arcs ``first[x]:first[x+1]``
+    (forward arcs: a forward search, backward arcs: a backward one); appends the visited
+    chain to ``visited`` in increasing rank and returns the new count. ``dist`` is final on
+    it."""
     size = _seed(nodes, cost, rank, dist, pred, flag, F_CHAIN, heap, 0)
     while size > 0:
         x, size = _hpop(heap, size)
@@ -234,16 +253,16 @@ def _walk(up_first, up_head, parent, rank, w, nodes, cost, dist, pred, flag, hea
             size = _hpush(heap, size, p)
         d = dist[x]
         if d < np.inf:
-            for a in range(up_first[x], up_first[x + 1]):
-                y = up_head[a]
-                nd = d + w[a]
+            for a in range(first[x], first[x + 1]):
+                y = head[a]
+                nd = d + W[a]
                 if nd < dist[y]:
                     dist[y] = nd
     return n_visited
 
 
 @njit(cache=True, nogil=True)
-def _many_to_many(up_first, up_head, parent, rank, up, down, source_first, sources,
+def _many_to_many(f_first, b_first, head, parent, rank, W, source_first, sources,
                   source_cost, target_first, targets, target_cost,
                   fdist, bdist, fpred, bpred, flag, heap, visited, bucket_head, out):
     """Bucket-based matrix: one backward walk per target group leaves ``(group, cost)`` in a
@@ -261,7 +280,7 @@ def _many_to_many(up_first, up_head, parent, rank, up, down, source_first, sourc
     bucket_nodes = np.empty(64, dtype=np.int32)
     for j in range(n_t):
         a, b = target_first[j], target_first[j + 1]
-        n_visited = _walk(up_first, up_head, parent, rank, down, targets[a:b],
+        n_visited = _walk(b_first, head, parent, rank, W, targets[a:b],
                           target_cost[a:b], bdist, bpred, flag, heap, visited, 0)
         for k in range(n_visited):
             x = visited[k]
@@ -292,7 +311,7 @@ def _many_to_many(up_first, up_head, parent, rank, up, down, source_first, sourc
         _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag)
     for i in range(n_s):
         a, b = source_first[i], source_first[i + 1]
-        n_visited = _walk(up_first, up_head, parent, rank, up, sources[a:b], source_cost[a:b],
+        n_visited = _walk(f_first, head, parent, rank, W, sources[a:b], source_cost[a:b],
                           fdist, fpred, flag, heap, visited, 0)
         row = out[i]
         for k in range(n_visited):

@@ -8,5 +8,16 @@ from engine.extract.osm import (
     read_graphml,
     read_osm_file,
 )
+from engine.extract.restrictions import RC_CAR, RC_EMERGENCY, TurnRestriction
 
-__all__ = ["Extract", "Hospital", "download", "from_networkx", "read_graphml", "read_osm_file"]
+__all__ = [
+    "RC_CAR",
+    "RC_EMERGENCY",
+    "Extract",
+    "Hospital",
+    "TurnRestriction",
+    "download",
+    "from_networkx",
+    "read_graphml",
+    "read_osm_file",
+]

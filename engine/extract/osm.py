@@ -7,6 +7,11 @@ Readers:
 * osmnx GraphML (optionally gzip-compressed) and in-memory osmnx ``MultiDiGraph``;
 * a place name or bounding box, downloaded by osmnx (needs network; fails fast without).
 
+OSM files also give turn restrictions (``type=restriction`` relations, interpreted by
+:mod:`engine.extract.restrictions`) and traffic controls on nodes (signals, stop and give-way
+signs, :func:`engine.extract.tags.interpret_control`); osmnx sources have neither restrictions
+nor control directions.
+
 Clipped extracts (a way that references nodes missing from the file) are cut at the missing
 nodes instead of failing, as regional extracts always contain such ways at their border.
 """
@@ -18,7 +23,7 @@ import gzip
 import socket
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,7 @@ import numpy as np
 
 from engine.errors import SourceError
 from engine.extract import tags as T
+from engine.extract.restrictions import TurnRestriction, interpret_restriction, order_via_ways
 
 ProgressFn = Callable[[str, int, int | None], None]
 
@@ -67,12 +73,18 @@ class Extract:
 
     Points are OSM nodes (or, for GraphML, geometry vertices without an id: ``osm_id = -1``).
     Every edge is a polyline of point indices; its first and last points become graph nodes.
+    ``point_control`` holds the ``tags.CTRL_*`` bits of each point (signals, stop and give-way
+    signs with their direction); ``point_signal`` is its ``CTRL_SIGNAL`` bit, kept for readers
+    that predate it. ``restrictions`` are the turn restrictions for cars and emergency
+    vehicles (OSM ids, not resolved against the edges: members may be missing from a clipped
+    file) and ``restriction_skipped`` the ``(kind, reason)`` of those left out.
     """
 
     point_lat: list[float] = field(default_factory=list)
     point_lon: list[float] = field(default_factory=list)
     point_osm_id: list[int] = field(default_factory=list)
     point_signal: list[bool] = field(default_factory=list)
+    point_control: list[int] = field(default_factory=list)
     edge_points: list[list[int]] = field(default_factory=list)
     edge_way: list[int] = field(default_factory=list)
     edge_highway: list[int] = field(default_factory=list)
@@ -81,12 +93,16 @@ class Extract:
     edge_name: list[str] = field(default_factory=list)
     edge_twin: list[int] = field(default_factory=list)
     hospitals: list[Hospital] = field(default_factory=list)
+    restrictions: list[TurnRestriction] = field(default_factory=list)
+    restriction_skipped: list[tuple[str, str]] = field(default_factory=list)
 
-    def add_point(self, lat: float, lon: float, osm_id: int, signal: bool = False) -> int:
+    def add_point(self, lat: float, lon: float, osm_id: int, signal: bool = False,
+                  control: int = 0) -> int:
         self.point_lat.append(lat)
         self.point_lon.append(lon)
         self.point_osm_id.append(osm_id)
         self.point_signal.append(signal)
+        self.point_control.append(control)
         return len(self.point_lat) - 1
 
     def add_edge_pair(
@@ -100,7 +116,8 @@ class Extract:
         *,
         both: bool = True,
     ) -> None:
-        """Add the edge along ``points`` and (``both``) its twin in the opposite direction."""
+        """Add the edge along ``points`` and (``both``) its twin in the opposite direction,
+        which carries ``F_REVERSED`` (``points`` follow the way's node order)."""
         first = len(self.edge_points)
         self.edge_points.append(points)
         self.edge_way.append(way)
@@ -114,7 +131,7 @@ class Extract:
             self.edge_way.append(way)
             self.edge_highway.append(highway)
             self.edge_speed.append(speeds[1])
-            self.edge_flags.append(flags[1])
+            self.edge_flags.append(flags[1] | T.F_REVERSED)
             self.edge_name.append(name)
             self.edge_twin.append(first)
 
@@ -160,13 +177,19 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
     if not path.is_file():
         raise SourceError(f"OSM file not found: {path}")
     progress = progress or _no_progress
-    node_info: dict[int, tuple[bool, int]] = {}  # osm id -> (signal, barrier flags)
+    # osm id -> (signal, barrier flags, control bits), only for nodes with one of them
+    node_info: dict[int, tuple[bool, int, int]] = {}
     ways: list[_RawWay] = []
     hospitals: list[Hospital] = []
+    restrictions: list[TurnRestriction] = []
+    skipped: list[tuple[str, str]] = []
     wkb = osmium.geom.WKBFactory()
     count = 0
     try:
-        processor = osmium.FileProcessor(str(path)).with_areas()
+        # untagged objects (most nodes) are dropped in C++ after the location and area
+        # handlers have used them: half the reading time on a city
+        processor = (osmium.FileProcessor(str(path)).with_areas()
+                     .with_filter(osmium.filter.EmptyTagFilter()))
         for obj in processor:
             count += 1
             if count % 200_000 == 0:
@@ -175,10 +198,15 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 tags = obj.tags
                 if not len(tags):
                     continue
-                signal = tags.get("highway") == "traffic_signals"
-                barrier = T.interpret_barrier(dict(tags)) if "barrier" in tags else 0
-                if signal or barrier:
-                    node_info[obj.id] = (signal, barrier)
+                highway = tags.get("highway")
+                control = (T.interpret_control(dict(tags)) if highway in T.CONTROL_HIGHWAYS
+                           else 0)
+                barrier = 0
+                if "barrier" in tags:
+                    barrier = T.interpret_barrier(dict(tags))
+                    control |= T.interpret_gate(dict(tags))
+                if control or barrier:
+                    node_info[obj.id] = (bool(control & T.CTRL_SIGNAL), barrier, control)
                 if tags.get("amenity") == "hospital" and obj.location.valid():
                     hospitals.append(
                         Hospital("node", obj.id, tags.get("name", ""), tags.get("emergency"),
@@ -193,6 +221,15 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 runs = _runs_with_locations(obj)
                 if runs:
                     ways.append(_RawWay(obj.id, rule, runs))
+            elif obj.is_relation():
+                rtype = obj.tags.get("type")
+                if rtype is None or not rtype.startswith("restriction"):
+                    continue
+                found, skip = interpret_restriction(
+                    obj.id, dict(obj.tags), [(m.type, m.ref, m.role) for m in obj.members]
+                )
+                restrictions.extend(found)
+                skipped.extend(skip)
             elif obj.is_area():
                 if obj.tags.get("amenity") != "hospital":
                     continue
@@ -211,15 +248,46 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
     progress("reading OSM", count, count)
     extract = _split_ways(ways, node_info, progress)
     extract.hospitals = hospitals
+    extract.restrictions = _order_via_ways(restrictions, ways)
+    extract.restriction_skipped = skipped
     return extract
+
+
+def _order_via_ways(restrictions: list[TurnRestriction], ways: list[_RawWay]
+                    ) -> list[TurnRestriction]:
+    """Put the via ways of via-way restrictions in driving order (from-way to to-way), using
+    the nodes of the road ways read; restrictions whose ways are unknown keep their order."""
+    wanted = {w for r in restrictions if len(r.via_ways) > 1 for w in (r.from_way, *r.via_ways)}
+    if not wanted:
+        return restrictions
+    nodes: dict[int, list[int]] = defaultdict(list)
+    for w in ways:
+        if w.way_id in wanted:
+            nodes[w.way_id].extend(nid for run in w.runs for nid, _, _ in run)
+    out = []
+    for r in restrictions:
+        if len(r.via_ways) > 1:
+            order = order_via_ways(nodes.get(r.from_way), nodes, r.via_ways)
+            if order != r.via_ways:
+                r = replace(r, via_ways=order)
+        out.append(r)
+    return out
+
+
+_CONTROLS = T.CTRL_SIGNAL | T.CTRL_STOP | T.CTRL_GIVE_WAY | T.CTRL_GATE
 
 
 def _split_ways(
     ways: list[_RawWay],
-    node_info: Mapping[int, tuple[bool, int]],
+    node_info: Mapping[int, tuple[bool, int, int]],
     progress: ProgressFn,
 ) -> Extract:
-    """Split way runs at graph nodes (intersections, run ends, barriers) into directed edges.
+    """Split way runs at graph nodes (intersections, run ends, barriers, traffic controls)
+    into directed edges.
+
+    A traffic signal, stop or give-way sign becomes a graph node even where the road merely
+    goes on, so that its delay falls on the turns through it, exactly where it stands (as
+    OSRM's obstacles), and a route starting or ending next to it pays it or not.
 
     A barrier node that stops cars (a bollard) gets one copy per road end that meets it, and
     zero-length ``barrier`` edges join the copies: a car can drive up to the bollard from both
@@ -238,12 +306,15 @@ def _split_ways(
     def point(nid: int, lat: float, lon: float, end: bool) -> int:
         info = node_info.get(nid)
         if end and info is not None and info[1]:
-            p = ex.add_point(lat, lon, nid, info[0])
+            p = ex.add_point(lat, lon, nid, info[0], info[2])
             barrier_copies[nid].append(p)
             return p
         p = point_of.get(nid)
         if p is None:
-            p = ex.add_point(lat, lon, nid, bool(info and info[0]))
+            if info is None:
+                p = ex.add_point(lat, lon, nid)
+            else:
+                p = ex.add_point(lat, lon, nid, info[0], info[2])
             point_of[nid] = p
         return p
 
@@ -256,7 +327,8 @@ def _split_ways(
             for k in range(1, last + 1):
                 nid = run[k][0]
                 info = node_info.get(nid)
-                is_node = k == last or uses[nid] > 1 or (info is not None and info[1])
+                is_node = k == last or uses[nid] > 1 or (
+                    info is not None and (info[1] or info[2] & _CONTROLS))
                 if not is_node:
                     continue
                 pts = [point(*run[j], end=j in (start, k)) for j in range(start, k + 1)]
@@ -311,7 +383,8 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"graph node {nid!r} has no x/y coordinates") from exc
         osm_id = int(nid) if str(nid).lstrip("-").isdigit() else -1
-        node_point[nid] = ex.add_point(lat, lon, osm_id, T.is_traffic_signal(d))
+        node_point[nid] = ex.add_point(lat, lon, osm_id, T.is_traffic_signal(d),
+                                       T.interpret_control(d))
         if d.get("amenity") == "hospital":
             ex.hospitals.append(Hospital("node", osm_id, str(d.get("name", "")),
                                         d.get("emergency"), lat, lon))

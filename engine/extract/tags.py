@@ -88,6 +88,9 @@ F_BARRIER = 1 << 12  #: crosses a barrier that stops cars (bollard, block, ...)
 F_BARRIER_LOWERABLE = 1 << 13  #: that barrier can be lowered/opened for emergency vehicles
 F_PRIVATE = 1 << 14  #: access=private (hospital grounds often are)
 F_SERVICE_DRIVEWAY = 1 << 15  #: service=driveway|parking_aisle
+#: the edge runs against its way's node order (the twin built reversed): a node control
+#: tagged ``forward`` / ``backward`` applies to edges without / with this flag
+F_REVERSED = 1 << 16
 
 FLAG_NAMES: dict[int, str] = {
     F_ONEWAY: "oneway",
@@ -106,6 +109,7 @@ FLAG_NAMES: dict[int, str] = {
     F_BARRIER_LOWERABLE: "barrier_lowerable",
     F_PRIVATE: "private",
     F_SERVICE_DRIVEWAY: "driveway",
+    F_REVERSED: "reversed",
 }
 
 #: Flags that forbid an edge for ordinary cars (the ``car`` profile).
@@ -161,6 +165,11 @@ COUNTRY_ZONE_SPEEDS: dict[str, dict[str, float]] = {
     "AD": {"rural": 90.0},
     "MC": {"urban": 50.0},
 }
+#: Tags giving a way's speed, first found wins (OSRM car.lua ``WayHandlers.maxspeed``).
+MAXSPEED_KEYS = ("maxspeed:advisory", "maxspeed", "source:maxspeed", "maxspeed:type")
+#: A speed limit is not the speed driven: car.lua's ``speed_reduction`` (0.8) applies to
+#: every speed read from these tags (class defaults are already typical speeds).
+MAXSPEED_REDUCTION = 0.8
 #: ``maxspeed=none`` (no limit, German Autobahn): the advisory speed, 130 km/h.
 NO_LIMIT_KMH = 130.0
 _NUMBER = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(km/h|kmh|kph|mph|knots)?\s*$")
@@ -273,9 +282,12 @@ def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
     if highway is None:
         return None
     default = DEFAULT_SPEED_KMH[highway]
-    base = parse_maxspeed(_first(tags.get("maxspeed")))
-    fwd_speed = parse_maxspeed(_first(tags.get("maxspeed:forward"))) or base or default
-    bwd_speed = parse_maxspeed(_first(tags.get("maxspeed:backward"))) or base or default
+    base = next((v for v in (parse_maxspeed(_first(tags.get(k))) for k in MAXSPEED_KEYS)
+                 if v), None)
+    fwd = parse_maxspeed(_first(tags.get("maxspeed:forward"))) or base
+    bwd = parse_maxspeed(_first(tags.get("maxspeed:backward"))) or base
+    fwd_speed = fwd * MAXSPEED_REDUCTION if fwd else default
+    bwd_speed = bwd * MAXSPEED_REDUCTION if bwd else default
 
     flags = 0
     access = _access_value(tags, ("motorcar", "motor_vehicle", "vehicle", "access"))
@@ -396,6 +408,162 @@ def interpret_barrier(tags: Mapping[str, object]) -> int:
 def is_traffic_signal(tags: Mapping[str, object]) -> bool:
     """``highway=traffic_signals`` (or ``crossing=traffic_signals`` on the road itself)."""
     return _first(tags.get("highway")) == "traffic_signals"
+
+
+# ---------------------------------------------------------------------------------------------
+# Traffic controls on nodes (uint8 bit field per point).
+CTRL_SIGNAL = 1  #: highway=traffic_signals
+CTRL_STOP = 2  #: highway=stop
+CTRL_GIVE_WAY = 4  #: highway=give_way
+CTRL_FORWARD = 8  #: applies only to traffic along the way's node order
+CTRL_BACKWARD = 16  #: applies only to traffic against the way's node order
+CTRL_STOP_MINOR = 32  #: highway=stop + stop=minor (only the minor roads stop)
+CTRL_STOP_ALL = 64  #: highway=stop + stop=all (all-way stop)
+CTRL_GATE = 128  #: a gate cars may pass (barrier=gate|lift_gate): it must be opened
+#: barrier values that cost time to pass although cars may (car.lua ``barrier_penalties``)
+GATE_BARRIERS = frozenset({"gate", "lift_gate"})
+#: ``highway`` values that :func:`interpret_control` reads.
+CONTROL_HIGHWAYS = frozenset({"traffic_signals", "stop", "give_way"})
+
+
+def interpret_gate(tags: Mapping[str, object]) -> int:
+    """``CTRL_GATE`` for a gate cars may pass (``barrier=gate|lift_gate`` that
+    :func:`interpret_barrier` lets through): OSRM car.lua charges 60 s to open it."""
+    if _first(tags.get("barrier")) in GATE_BARRIERS and not interpret_barrier(tags):
+        return CTRL_GATE
+    return 0
+
+
+def interpret_control(tags: Mapping[str, object]) -> int:
+    """``CTRL_*`` bits for a node: signals, stop and give-way signs and their direction.
+
+    Direction (OSRM ``obstacles.lua``): ``traffic_signals:direction`` (falling back to
+    ``direction``) for signals, ``direction`` for stop / give_way signs; ``forward`` /
+    ``backward`` set ``CTRL_FORWARD`` / ``CTRL_BACKWARD``, ``both``, a bearing or nothing set
+    neither (the control applies in both directions). ``stop=minor|all`` add
+    ``CTRL_STOP_MINOR`` / ``CTRL_STOP_ALL`` to a ``highway=stop`` node.
+    """
+    highway = _first(tags.get("highway"))
+    if highway not in CONTROL_HIGHWAYS:
+        return 0
+    direction = _first(tags.get("direction"))
+    if highway == "traffic_signals":
+        bits = CTRL_SIGNAL
+        direction = _first(tags.get("traffic_signals:direction")) or direction
+    elif highway == "stop":
+        bits = CTRL_STOP
+        stop = (_first(tags.get("stop")) or "").strip().lower()
+        if stop == "minor":
+            bits |= CTRL_STOP_MINOR
+        elif stop == "all":
+            bits |= CTRL_STOP_ALL
+    else:
+        bits = CTRL_GIVE_WAY
+    direction = (direction or "").strip().lower()
+    if direction == "forward":
+        bits |= CTRL_FORWARD
+    elif direction == "backward":
+        bits |= CTRL_BACKWARD
+    return bits
+
+
+# ---------------------------------------------------------------------------------------------
+# Driving side.
+#: Coarse ``(south, west, north, east)`` boxes inside left-hand-traffic countries. They are
+#: conservative (drawn inside the countries, away from right-hand neighbours such as France,
+#: Belgium, China, Myanmar, Korea, Russia, Cambodia, Laos, DR Congo, Angola, Somalia), so a
+#: point in a left-hand country near a border may still read "right".
+LEFT_HAND_BOXES: tuple[tuple[float, float, float, float], ...] = (
+    # Great Britain, Northern Ireland, Ireland, Isle of Man
+    (49.85, -11.0, 61.0, -1.0),
+    (50.70, -1.0, 61.0, 1.0),
+    (51.00, 1.0, 61.0, 1.8),
+    # Channel Islands (Guernsey, Jersey, Alderney, Sark)
+    (49.15, -2.75, 49.75, -2.0),
+    # Malta, Cyprus
+    (35.78, 14.15, 36.10, 14.60),
+    (34.55, 32.25, 35.72, 34.62),
+    # Japan: Kyushu and Tsushima, Chugoku-Shikoku-Kansai, Honshu, Hokkaido, Ryukyu
+    (30.0, 129.0, 34.8, 132.5),
+    (31.0, 130.8, 35.7, 136.0),
+    (33.4, 135.5, 41.6, 142.1),
+    (41.3, 139.3, 45.6, 145.35),
+    (42.9, 145.0, 43.45, 145.9),
+    (24.0, 122.9, 30.9, 131.4),
+    # Australia (with southern New Guinea and Timor, also left-hand), New Zealand
+    (-44.0, 112.5, -9.0, 154.0),
+    (-47.5, 166.0, -34.0, 178.7),
+    # India, Pakistan, Nepal, Bhutan, Bangladesh, Sri Lanka
+    (5.8, 63.5, 27.5, 88.0),
+    (27.5, 67.0, 30.0, 80.0),
+    (30.0, 70.5, 32.5, 77.5),
+    (32.5, 71.5, 34.6, 75.5),
+    (27.5, 80.0, 28.6, 84.0),
+    (27.5, 84.0, 27.8, 88.0),
+    (20.5, 88.0, 27.0, 92.0),
+    (27.0, 89.3, 27.6, 92.0),
+    (26.0, 92.0, 27.5, 94.5),
+    # Thailand (centre, north-east, south), Malaysia, Singapore
+    (13.5, 99.5, 17.0, 102.0),
+    (14.5, 102.0, 17.0, 104.5),
+    (7.0, 99.0, 10.5, 102.5),
+    (1.15, 99.5, 7.0, 104.6),
+    # Indonesia (Sumatra, Java, Lesser Sunda, Sulawesi and Maluku, Papua with Papua New
+    # Guinea), Borneo (Malaysia, Brunei, Indonesia)
+    (-6.0, 95.0, 5.9, 106.3),
+    (-8.8, 105.1, -5.8, 114.7),
+    (-11.0, 114.4, -8.0, 127.5),
+    (-6.0, 118.7, 2.0, 129.0),
+    (-11.0, 127.0, -0.8, 155.0),
+    (-4.2, 108.5, 5.9, 118.8),
+    (5.9, 115.9, 7.1, 117.3),
+    # Hong Kong, Macau (kept off Shenzhen, Zhuhai and Hengqin)
+    (22.15, 113.83, 22.44, 114.44),
+    (22.44, 114.0, 22.50, 114.35),
+    (22.185, 113.535, 22.21, 113.56),
+    (22.11, 113.553, 22.17, 113.60),
+    # Southern Africa: South Africa, Lesotho, Eswatini, Namibia, Botswana, Zimbabwe,
+    # Mozambique; Zambia, Malawi; Tanzania, Kenya, Uganda
+    (-35.0, 11.5, -18.1, 41.0),
+    (-18.1, 11.8, -17.6, 18.0),
+    (-18.1, 24.0, -13.7, 41.0),
+    (-13.7, 30.5, -11.7, 41.0),
+    (-11.7, 31.5, 3.3, 41.0),
+    # Caribbean and South America: Jamaica, Bahamas, Trinidad, Barbados, Guyana, Suriname
+    (17.7, -78.4, 18.6, -76.2),
+    (23.5, -79.1, 27.3, -74.0),
+    (10.05, -61.8, 10.85, -60.9),
+    (13.0, -59.7, 13.35, -59.4),
+    (4.2, -59.4, 8.3, -57.2),
+    (2.7, -57.0, 6.0, -54.9),
+)
+
+
+def driving_side(lat: float, lon: float) -> str:
+    """``"left"`` or ``"right"``: the side traffic keeps to at a point.
+
+    Coarse: a point inside one of :data:`LEFT_HAND_BOXES` (the main left-hand-traffic
+    countries, boxes drawn conservatively inside them) is ``"left"``, anything else
+    ``"right"``. Small left-hand territories (Mauritius, Fiji, the US Virgin Islands, ...) and
+    border strips of the listed countries read ``"right"``; a caller that knows better (a map
+    or deployment setting) should override this value rather than trust it.
+    """
+    for south, west, north, east in LEFT_HAND_BOXES:
+        if south <= lat <= north and west <= lon <= east:
+            return "left"
+    return "right"
+
+
+def local_timezone(lat: float, lon: float) -> str:
+    """IANA time zone at a point (``"Europe/Paris"``), from the ``timezonefinder`` package's
+    offline boundary data; ``"UTC"`` where it finds none (the sea, missing data). Time-
+    conditional restrictions and the times people read are in this zone."""
+    try:
+        from timezonefinder import TimezoneFinder
+
+        return TimezoneFinder().timezone_at(lat=lat, lng=lon) or "UTC"
+    except (ImportError, ValueError, OSError):
+        return "UTC"
 
 
 def describe_flags(flags: int) -> list[str]:

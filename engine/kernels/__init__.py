@@ -25,6 +25,8 @@ from .bidirectional import bidirectional_dijkstra, bidirectional_path_edges
 from .dijkstra import dijkstra, path_edges
 from .isochrone import isochrone
 from .matrix import many_to_many, one_to_many
+from .nearest import build_grid, nearest_segments
+from .reach import reachable
 from .workspace import Workspace, WorkspacePool
 
 __all__ = [
@@ -34,11 +36,14 @@ __all__ = [
     "astar_factor",
     "bidirectional_dijkstra",
     "bidirectional_path_edges",
+    "build_grid",
     "dijkstra",
     "isochrone",
     "many_to_many",
+    "nearest_segments",
     "one_to_many",
     "path_edges",
+    "reachable",
     "validate_graph",
     "validate_weight",
     "warm_up",
@@ -82,3 +87,14 @@ def warm_up() -> None:
         many_to_many(first_out, head, w, four, np.zeros(4, np.int32), np.zeros(4), idx, t,
                      one, ws)
         isochrone(first_out, head, w, s, zero, 10.0, ws)
+        reachable(first_out, head, np.arange(2, dtype=np.int32), w, 0)
+    grid = build_grid(np.zeros(2), np.zeros(2), np.ones(2), np.ones(2), 64.0)
+    for usable in (np.ones(2, dtype=bool), _frozen(np.ones(2, dtype=bool))):
+        nearest_segments(grid, 0.5, 0.5, 100.0, np.arange(2, dtype=np.int32),
+                         np.full(2, -1, dtype=np.int32), usable)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = a.copy()
+    a.flags.writeable = False
+    return a
