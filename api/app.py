@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from api.settings import Settings
 from api.state import LiveState
 from api.store import Store, StoreUnavailable, make_store
+from engine.attribution import ATTRIBUTION
 from engine.errors import (
     BedTypeNotOffered,
     DuplicateAmbulance,
@@ -34,7 +35,6 @@ from engine.graph import RoadGraph
 
 log = logging.getLogger("gyrophare.api")
 
-ATTRIBUTION = "Map data © OpenStreetMap contributors, ODbL 1.0"
 
 
 def build_state(settings: Settings, *, graph: RoadGraph | None = None,

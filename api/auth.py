@@ -36,6 +36,10 @@ def caller_role(request: Request) -> Role:
     return role
 
 
+# The caller's role as a dependency of an endpoint: ``_: DispatcherRole`` lets dispatchers and
+# every higher role in (names end in "Role": ``engine.dispatch.Dispatcher`` is the engine's).
+
+
 def require(minimum: Role):
     """Dependency factory: the caller's role must be at least ``minimum``."""
 
@@ -49,7 +53,7 @@ def require(minimum: Role):
     return check
 
 
-Dispatcher = Annotated[Role, Depends(require(Role.dispatcher))]
-CommandCentre = Annotated[Role, Depends(require(Role.command_centre))]
-Planner = Annotated[Role, Depends(require(Role.planner))]
-Admin = Annotated[Role, Depends(require(Role.admin))]
+DispatcherRole = Annotated[Role, Depends(require(Role.dispatcher))]
+CommandCentreRole = Annotated[Role, Depends(require(Role.command_centre))]
+PlannerRole = Annotated[Role, Depends(require(Role.planner))]
+AdminRole = Annotated[Role, Depends(require(Role.admin))]

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from api.store import Event, Store, StoreUnavailable
@@ -26,16 +26,13 @@ from engine.dispatch import Dispatcher
 from engine.graph import RoadGraph
 from engine.hospitals import HospitalBoard, SaturationSignal
 from engine.query import Router
+from engine.timeutil import utcnow
 from engine.traffic import TrafficOverlay, change_from_dict
 
 log = logging.getLogger("gyrophare.state")
 
 EVENT_TYPES = ("traffic.apply", "traffic.remove", "hospital.status", "ambulance.en_route",
                "ambulance.arrived", "ambulance.cancel")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

@@ -22,9 +22,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine.attribution import ATTRIBUTION
 from engine.errors import GyrophareError
-from engine.hospitals import BedType, Candidate, HospitalBoard, SaturationLevel, utcnow
-from engine.query import ATTRIBUTION, Coordinate, Route, Router, Unreachable
+from engine.hospitals import BedType, Candidate, HospitalBoard, SaturationLevel
+from engine.query import Coordinate, Route, Router, Unreachable
+from engine.timeutil import utcnow
 
 Policy = Literal["saturation_aware", "nearest"]
 

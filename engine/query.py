@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from engine import kernels as K
+from engine.attribution import ATTRIBUTION
 from engine.cch import CCHIndex, CCHMetrics
 from engine.errors import PointOffNetwork
 from engine.extract import tags as T
@@ -29,7 +30,6 @@ from engine.traffic import TrafficOverlay
 
 Algorithm = Literal["cch", "bidirectional", "dijkstra", "astar"]
 ALGORITHMS: tuple[str, ...] = ("cch", "bidirectional", "dijkstra", "astar")
-ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0"
 Coordinate = tuple[float, float]  # (lat, lon): what people type; JSON output is [lon, lat]
 
 _warm_lock = threading.Lock()

@@ -50,6 +50,7 @@ from engine.profiles import (
     turn_costs,
 )
 from engine.snap import Snapper, validate_coordinate
+from engine.timeutil import parse_time, utcnow
 
 MAX_SPEED_KMH = 250.0
 #: Speed factor of a "slowed" field report (a refuse truck, a double-parked van...).
@@ -72,10 +73,6 @@ class UnknownEntry(GyrophareError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # ------------------------------------------------------------------------------ change specs
@@ -293,20 +290,10 @@ def _parse_window(data: Mapping[str, Any], *, where: str
     for key in ("starts_at", "expires_at"):
         if data.get(key) is not None:
             try:
-                window[key] = _parse_time(data[key])
+                window[key] = parse_time(data[key], what=f"{where}.{key}")
             except ValueError as exc:
-                errors.append(f"{where}.{key}: {exc}")
+                errors.append(str(exc))
     return window, errors
-
-
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        raise ValueError(f"{value!r} has no time zone (write e.g. 2026-11-27T08:00:00Z)")
-    return dt
 
 
 # ------------------------------------------------------------------------------ overlay

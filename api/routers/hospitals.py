@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 
-from api.auth import CommandCentre, Dispatcher
+from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import AppSettings, State
 from api.schemas import HospitalStatus
 from engine.hospitals import SaturationSignal
@@ -27,18 +27,18 @@ def _hospital(state: State, hospital_id: str) -> dict[str, Any]:
 
 
 @router.get("/hospitals")
-def hospitals(state: State, _: Dispatcher) -> list[dict[str, Any]]:
+def hospitals(state: State, _: DispatcherRole) -> list[dict[str, Any]]:
     return [_hospital(state, h.id) for h in state.board.hospitals()]
 
 
 @router.get("/hospitals/{hospital_id}")
-def hospital(hospital_id: str, state: State, _: Dispatcher) -> dict[str, Any]:
+def hospital(hospital_id: str, state: State, _: DispatcherRole) -> dict[str, Any]:
     return _hospital(state, hospital_id)
 
 
 @router.put("/hospitals/{hospital_id}/status")
 def update_status(hospital_id: str, body: HospitalStatus, state: State,
-                  _: CommandCentre) -> dict[str, Any]:
+                  _: CommandCentreRole) -> dict[str, Any]:
     """Report a hospital's status (EDXL-HAVE shape); returns its new saturation levels and the
     signals the change raised."""
     state.board.hospital(hospital_id)  # 404 before anything is written
@@ -53,13 +53,13 @@ def update_status(hospital_id: str, body: HospitalStatus, state: State,
 
 
 @router.get("/saturation")
-def saturation(state: State, _: Dispatcher) -> dict[str, Any]:
+def saturation(state: State, _: DispatcherRole) -> dict[str, Any]:
     """Saturation table: per hospital the overall row, then one row per bed type."""
     return {"rows": [r.to_dict() for r in state.board.saturation()], "stale": state.stale}
 
 
 @router.get("/alerts")
-def alerts(state: State, _: Dispatcher,
+def alerts(state: State, _: DispatcherRole,
            since: Annotated[datetime | None, Query(description="ISO 8601 with time zone")]
            = None) -> list[dict[str, Any]]:
     if since is not None and since.tzinfo is None:
@@ -69,7 +69,7 @@ def alerts(state: State, _: Dispatcher,
 
 
 @router.get("/alerts/stream")
-async def alert_stream(request: Request, state: State, _: Dispatcher) -> StreamingResponse:
+async def alert_stream(request: Request, state: State, _: DispatcherRole) -> StreamingResponse:
     """Server-Sent Events: one ``saturation`` event (JSON) per level change, as it happens."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[SaturationSignal] = asyncio.Queue(maxsize=1000)
@@ -106,7 +106,7 @@ def _offer(queue: asyncio.Queue, signal: SaturationSignal) -> None:
 
 @router.get("/alerts/{alert_id}.cap", response_class=Response,
             responses={200: {"content": {"application/cap+xml": {}}}})
-def alert_cap(alert_id: str, state: State, settings: AppSettings, _: Dispatcher) -> Response:
+def alert_cap(alert_id: str, state: State, settings: AppSettings, _: DispatcherRole) -> Response:
     """One alert as an OASIS CAP 1.2 document."""
     for s in state.board.signals():
         if s.id == alert_id:

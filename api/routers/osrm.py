@@ -50,7 +50,7 @@ import shapely
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Dispatcher
+from api.auth import DispatcherRole
 from api.deps import State
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.extract.tags import HIGHWAY_CODE
@@ -651,7 +651,7 @@ def _annotation(leg: _Leg, wanted: set[str]) -> dict[str, Any]:
 # ============================================================================ endpoints
 @router.get("/route/{version}/{profile}/{coordinates}")
 def osrm_route(version: str, profile: str, coordinates: str, request: Request, state: State,
-               _: Dispatcher) -> Response:
+               _: DispatcherRole) -> Response:
     """OSRM route service: ``lon,lat;lon,lat[;...]`` or ``polyline(...)``, options
     ``overview``, ``geometries``, ``steps``, ``annotations``, ``alternatives``,
     ``continue_straight``, ``waypoints``, ``radiuses``, ``bearings``, ``hints``,
@@ -759,7 +759,7 @@ def _route(state: Any, request: Request, version: str, profile: str,
 
 @router.get("/table/{version}/{profile}/{coordinates}")
 def osrm_table(version: str, profile: str, coordinates: str, request: Request, state: State,
-               _: Dispatcher) -> Response:
+               _: DispatcherRole) -> Response:
     """OSRM table service: ``sources``, ``destinations`` (indices or ``all``),
     ``annotations`` (``duration``, ``distance`` — of the fastest route, each pair routed),
     ``fallback_speed``, ``fallback_coordinate``, ``scale_factor`` and the general options.
@@ -863,7 +863,7 @@ def _table(state: Any, request: Request, version: str, profile: str,
 
 @router.get("/nearest/{version}/{profile}/{coordinates}")
 def osrm_nearest(version: str, profile: str, coordinates: str, request: Request, state: State,
-                 _: Dispatcher) -> Response:
+                 _: DispatcherRole) -> Response:
     """OSRM nearest service: the ``number`` nearest road pieces usable by the profile, with
     the OSM nodes of the snapped segment."""
     return _answer(lambda: _nearest(state, request, version, profile, coordinates))
@@ -958,7 +958,7 @@ def _nearest_segments(router_: Any, lat: float, lon: float, usable: np.ndarray, 
 
 
 def _unknown_service(service: str) -> Callable[..., Response]:
-    def handler(version: str, profile: str, coordinates: str, _: Dispatcher) -> Response:
+    def handler(version: str, profile: str, coordinates: str, _: DispatcherRole) -> Response:
         return _answer(lambda: _raise(OsrmError("InvalidService",
                                                 f"Service {service} not found!")))
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.auth import Dispatcher
+from api.auth import DispatcherRole
 from api.deps import State
 from api.responses import FastJSON
 from api.schemas import (
@@ -17,16 +17,16 @@ from api.schemas import (
     RouteRequest,
     latlon,
 )
-from api.state import utcnow
 from api.store import StoreUnavailable
 from engine.dispatch import DispatchPolicy, Need, signal_plan
+from engine.timeutil import utcnow
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 log = logging.getLogger("gyrophare.api")
 
 
 @router.post("/route", response_class=FastJSON)
-def route(body: RouteRequest, state: State, _: Dispatcher) -> FastJSON:
+def route(body: RouteRequest, state: State, _: DispatcherRole) -> FastJSON:
     """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan."""
     if (body.destination is None) == (body.destination_hospital is None):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -46,7 +46,7 @@ def route(body: RouteRequest, state: State, _: Dispatcher) -> FastJSON:
 
 
 @router.post("/dispatch")
-def dispatch(body: DispatchRequest, state: State, _: Dispatcher) -> dict[str, Any]:
+def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> dict[str, Any]:
     """Choose the hospital (ETA and saturation), route there, plan the signals, and register
     the ambulance as on its way (unless ``register`` is false or the store is down)."""
     at = utcnow()
@@ -78,13 +78,13 @@ def dispatch(body: DispatchRequest, state: State, _: Dispatcher) -> dict[str, An
 
 
 @router.get("/ambulances")
-def ambulances(state: State, _: Dispatcher) -> list[dict[str, Any]]:
+def ambulances(state: State, _: DispatcherRole) -> list[dict[str, Any]]:
     """Ambulances on their way to a hospital."""
     return [e.to_dict() for e in state.board.en_route()]
 
 
 @router.post("/ambulances/{ambulance_id}/arrived")
-def arrived(ambulance_id: str, state: State, _: Dispatcher,
+def arrived(ambulance_id: str, state: State, _: DispatcherRole,
             body: ArrivedRequest | None = None) -> dict[str, Any]:
     """The ambulance reached the hospital (the patient takes a bed unless ``admit`` is false)."""
     event = state.submit("ambulance.arrived", {"ambulance_id": ambulance_id,
@@ -93,13 +93,13 @@ def arrived(ambulance_id: str, state: State, _: Dispatcher,
 
 
 @router.post("/ambulances/{ambulance_id}/cancel")
-def cancel(ambulance_id: str, state: State, _: Dispatcher) -> dict[str, Any]:
+def cancel(ambulance_id: str, state: State, _: DispatcherRole) -> dict[str, Any]:
     event = state.submit("ambulance.cancel", {"ambulance_id": ambulance_id})
     return {"ambulance_id": ambulance_id, "status": "cancelled", "event": event.id}
 
 
 @router.post("/coverage")
-def coverage(body: CoverageRequest, state: State, _: Dispatcher) -> dict[str, Any]:
+def coverage(body: CoverageRequest, state: State, _: DispatcherRole) -> dict[str, Any]:
     """Road reachable within ``minutes`` from the nearest station, under current traffic."""
     result = state.dispatcher.coverage([latlon(s) for s in body.stations],
                                        minutes=body.minutes, profile=body.profile)

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Planner
+from api.auth import PlannerRole
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "scenarios"
@@ -63,14 +63,14 @@ def _shipped() -> dict[str, Path]:
 
 
 @router.get("")
-def scenarios(_: Planner) -> dict[str, Any]:
+def scenarios(_: PlannerRole) -> dict[str, Any]:
     """Scenarios shipped with gyrophare, and the runs of this worker."""
     return {"shipped": sorted(_shipped()),
             "runs": [r.to_dict(full=False) for r in _runs.values()]}
 
 
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED)
-def start_run(body: RunRequest, _: Planner) -> dict[str, Any]:
+def start_run(body: RunRequest, _: PlannerRole) -> dict[str, Any]:
     """Validate a scenario now (422 with every bad field), then replay it in the background;
     poll ``GET /v1/scenarios/runs/{id}``."""
     from engine.replay import compare, load_scenario
@@ -111,7 +111,7 @@ def start_run(body: RunRequest, _: Planner) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}")
-def get_run(run_id: str, _: Planner) -> dict[str, Any]:
+def get_run(run_id: str, _: PlannerRole) -> dict[str, Any]:
     """Status, progress and, once done, the metrics of every variant and seed."""
     run = _runs.get(run_id)
     if run is None:

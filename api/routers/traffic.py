@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import CommandCentre, Dispatcher
+from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import State
 from api.schemas import ChangesRequest, ReportRequest, SpeedsRequest
 from engine.traffic import change_to_dict, closure_from_feature
@@ -26,7 +26,7 @@ def _apply(state: State, changes: list[dict[str, Any]]) -> dict[str, Any]:
     "application/json": {"schema": SpeedsRequest.model_json_schema()},
     "text/csv": {"schema": {"type": "string"},
                  "example": "from_osm_id,to_osm_id,speed_kmh\n25239340,25239343,20\n"}}}})
-async def speeds(request: Request, state: State, _: CommandCentre) -> dict[str, Any]:
+async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """Segment speeds as JSON, or OSRM's segment-speed CSV as the body (``text/csv``)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     body = await request.body()
@@ -61,7 +61,7 @@ def _pydantic_errors(exc: Exception) -> Any:
 
 
 @router.post("/closures", status_code=status.HTTP_201_CREATED)
-def closures(feature: dict[str, Any], state: State, _: CommandCentre) -> dict[str, Any]:
+def closures(feature: dict[str, Any], state: State, _: CommandCentreRole) -> dict[str, Any]:
     """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``), LineString or
     Polygon; validity in ``properties.starts_at`` / ``expires_at`` (default: now until
     deleted). Returns the closure's id."""
@@ -73,14 +73,14 @@ def closures(feature: dict[str, Any], state: State, _: CommandCentre) -> dict[st
 
 
 @router.delete("/closures/{entry_id}")
-def delete_closure(entry_id: str, state: State, _: CommandCentre) -> dict[str, Any]:
+def delete_closure(entry_id: str, state: State, _: CommandCentreRole) -> dict[str, Any]:
     entry = state.overlay.get(entry_id)
     state.submit("traffic.remove", {"ids": [entry.id]})
     return {"id": entry_id, "deleted": True, "weights_version": state.overlay.version}
 
 
 @router.post("/reports", status_code=status.HTTP_201_CREATED)
-def reports(body: ReportRequest, state: State, _: CommandCentre) -> dict[str, Any]:
+def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """A field report ("blocked" / "slowed" at a point), snapped to the nearest road."""
     lon, lat = body.location
     result = _apply(state, [{"type": "FieldReport", **body.window(), "lat": lat, "lon": lon,
@@ -91,14 +91,14 @@ def reports(body: ReportRequest, state: State, _: CommandCentre) -> dict[str, An
 
 
 @router.post("/traffic", status_code=status.HTTP_201_CREATED)
-def changes(body: ChangesRequest, state: State, _: CommandCentre) -> dict[str, Any]:
+def changes(body: ChangesRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """Any batch of changes (SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure,
     FieldReport, OpenBarriers), all or nothing."""
     return _apply(state, body.changes)
 
 
 @router.get("/traffic")
-def traffic(state: State, _: Dispatcher, active_only: bool = False) -> dict[str, Any]:
+def traffic(state: State, _: DispatcherRole, active_only: bool = False) -> dict[str, Any]:
     """Traffic entries and the current ``weights_version``."""
     return {"weights_version": state.overlay.version, "stale": state.stale,
             "entries": [e.to_dict() for e in state.overlay.entries(active_only=active_only)]}

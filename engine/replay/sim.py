@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.attribution import ATTRIBUTION
 from engine.dispatch import Dispatcher, DispatchPolicy, Need, NoHospitalAvailable
 from engine.errors import GyrophareError, HospitalDataError, PointOffNetwork, SourceError
 from engine.graph import RoadGraph, haversine_m
@@ -74,7 +75,7 @@ from engine.hospitals import (
     load_hospitals,
     snap_entrances,
 )
-from engine.query import ATTRIBUTION, Route, Router
+from engine.query import Route, Router
 from engine.replay import generator
 from engine.replay.generator import Incident
 from engine.replay.scenario import (
