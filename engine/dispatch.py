@@ -13,8 +13,8 @@ nearest ambulance from one multi-source search; nothing here loops queries per c
 
 from __future__ import annotations
 
-import itertools
 import threading
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -176,10 +176,22 @@ class DispatchDecision:
     registered: bool = False
     ambulance: AmbulanceChoice | None = None
     explanation: str = ""
+    #: seconds from the call to the arrival at the hospital: to the scene, on scene, onwards
+    hospital_eta_s: float = 0.0
+    #: the bed the patient will take (the need's, else the hospital's default)
+    bed_type: BedType | None = None
 
     @property
     def hospital_id(self) -> str:
         return self.chosen.hospital_id
+
+    def en_route(self, ambulance_id: str | None = None) -> EnRouteRecord:
+        """The registration of this dispatch on the hospital board: the one rule the
+        engine, the service (through its event log) and the replay all use."""
+        amb = ambulance_id or self.ambulance_id or f"amb-{uuid.uuid4().hex[:10]}"
+        assert self.bed_type is not None
+        return EnRouteRecord(amb, self.hospital_id, self.bed_type, self.hospital_eta_s)
+
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +208,21 @@ class DispatchDecision:
         }
 
 
+@dataclass(frozen=True)
+class EnRouteRecord:
+    """An ambulance counted as on its way to a hospital (see :meth:`HospitalBoard.\
+register_en_route`)."""
+
+    ambulance_id: str
+    hospital_id: str
+    bed_type: BedType
+    eta_s: float
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON form (the ``ambulance.en_route`` event of the service's log)."""
+        return {"ambulance_id": self.ambulance_id, "hospital_id": self.hospital_id,
+                "bed_type": str(self.bed_type), "eta_s": self.eta_s}
+
 @dataclass
 class Coverage:
     """Road network reachable within ``minutes`` from a set of stations."""
@@ -211,6 +238,16 @@ class Coverage:
         return {"minutes": self.minutes, "nodes": self.nodes, "road_km": round(self.road_km, 2),
                 "share_of_network": round(self.share_of_network, 4), "polygon": self.polygon,
                 "weights_version": self.weights_version, "attribution": ATTRIBUTION}
+
+
+def default_bed(hospital: Any) -> BedType:
+    """The bed a patient takes when the need names none: medical-surgical, else the first
+    bed type the hospital offers."""
+    offered = hospital.offered()
+    for bt in (BedType.MEDICAL_SURGICAL, *offered):
+        if bt in offered:
+            return bt
+    raise NoHospitalAvailable(f"{hospital.name} offers no bed type")
 
 
 def _fmt(seconds: float) -> str:
@@ -236,7 +273,6 @@ class Dispatcher:
         self.router = router
         self.board = board
         self.policy = policy or DispatchPolicy()
-        self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- ranking
@@ -356,28 +392,23 @@ class Dispatcher:
         # signal plan and the board's ETA start then (re-plan when the crew actually leaves)
         to_scene = choice.route.duration_s if choice else 0.0
         departure = at + timedelta(seconds=to_scene + on_scene_s)
-        registered = False
-        if register:
-            with self._lock:
-                amb_id = amb_id or f"amb-{next(self._ids)}"
-            self.board.register_en_route(amb_id, chosen.hospital_id,
-                                         need.bed_type or self._default_bed(hospital),
-                                         eta_s=to_scene + on_scene_s + route.duration_s,
-                                         at=at)
-            registered = True
-        return DispatchDecision(
+        decision = DispatchDecision(
             incident=incident, need=need, at=at, policy=policy.mode, chosen=chosen,
             ranking=options, route=route, signals=signal_plan(route, departure=departure),
-            weights_version=version, ambulance_id=amb_id, registered=registered,
-            ambulance=choice, explanation=self._explain(chosen, options, policy))
+            weights_version=version, ambulance_id=amb_id, registered=False,
+            ambulance=choice, explanation=self._explain(chosen, options, policy),
+            hospital_eta_s=to_scene + on_scene_s + route.duration_s,
+            bed_type=need.bed_type or default_bed(hospital))
+        if register:
+            record = decision.en_route()
+            self.board.register_en_route(record.ambulance_id, record.hospital_id,
+                                         record.bed_type, eta_s=record.eta_s, at=at)
+            decision.ambulance_id, decision.registered = record.ambulance_id, True
+        return decision
 
     @staticmethod
     def _default_bed(hospital: Any) -> BedType:
-        offered = hospital.offered()
-        for bt in (BedType.MEDICAL_SURGICAL, *offered):
-            if bt in offered:
-                return bt
-        raise NoHospitalAvailable(f"{hospital.name} offers no bed type")
+        return default_bed(hospital)
 
     @staticmethod
     def _explain(chosen: HospitalOption, options: list[HospitalOption],

@@ -28,7 +28,7 @@ import math
 import threading
 import uuid
 import xml.etree.ElementTree as ET
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -969,8 +969,13 @@ class HospitalBoard:
 
     def __init__(self, hospitals: Iterable[Hospital] = (), *,
                  policy: SaturationPolicy | None = None, history: int = 1000,
-                 board_id: str | None = None, at: datetime | None = None) -> None:
+                 board_id: str | None = None, at: datetime | None = None,
+                 log_overflow: bool = True) -> None:
         at = _utc(at)
+        #: admissions beyond capacity, per (hospital id, bed type): a surge replay expects
+        #: them (and counts them); a live board logs each one too unless ``log_overflow`` is off
+        self.overflows: Counter[tuple[str, str]] = Counter()
+        self.log_overflow = log_overflow
         if isinstance(history, bool) or not isinstance(history, int) or history < 1:
             raise ValueError(f"history must be a positive integer, got {history!r}")
         self.policy = policy if policy is not None else SaturationPolicy()
@@ -1280,8 +1285,10 @@ class HospitalBoard:
             cap = h.beds.get(entry.bed_type)
             if admit and cap is not None and cap.offered:
                 if cap.available == 0:
-                    log.warning("ambulance %s admitted to %s %s with no bed available",
-                                ambulance_id, entry.hospital_id, entry.bed_type.value)
+                    self.overflows[(entry.hospital_id, entry.bed_type.value)] += 1
+                    if self.log_overflow:
+                        log.warning("ambulance %s admitted to %s %s with no bed available",
+                                    ambulance_id, entry.hospital_id, entry.bed_type.value)
                     reason += f", admitted to {entry.bed_type.value} beyond capacity"
                 else:
                     reason += f", admitted to {entry.bed_type.value}"

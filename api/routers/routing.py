@@ -61,14 +61,10 @@ def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> dict[str
     out = decision.to_dict()
     out["stale"] = state.stale
     if body.register_en_route:
-        amb_id = decision.ambulance_id or f"amb-{at.strftime('%H%M%S')}-{id(decision) % 10**6}"
-        bed = need.bed_type or state.dispatcher._default_bed(
-            state.board.hospital(decision.hospital_id))
+        record = decision.en_route()
         try:
-            state.submit("ambulance.en_route", {
-                "ambulance_id": amb_id, "hospital_id": decision.hospital_id,
-                "bed_type": str(bed), "eta_s": decision.route.duration_s}, at=at)
-            out["ambulance_id"], out["registered"] = amb_id, True
+            state.submit("ambulance.en_route", record.payload(), at=at)
+            out["ambulance_id"], out["registered"] = record.ambulance_id, True
         except StoreUnavailable as exc:
             out["registered"] = False
             out["stale"] = True

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import logging
 import math
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -272,19 +271,6 @@ def _coords(route: Route, max_points: int = 400) -> list[list[float]]:
     return [[round(p[0], 6), round(p[1], 6)] for p in pts]
 
 
-class _DropOverflowWarnings(logging.Filter):
-    """The board logs a warning for every admission beyond capacity: expected in a surge
-    replay (it is counted in the metrics), so not printed for this replay's ambulances."""
-
-    def __init__(self, ids: set[str]) -> None:
-        super().__init__()
-        self.ids = ids
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (args and args[0] in self.ids and "no bed available" in record.msg)
-
-
 @contextlib.contextmanager
 def _one_numba_thread() -> Iterator[None]:
     """Run the engine's parallel kernels on the calling thread only, while replaying.
@@ -306,17 +292,6 @@ def _one_numba_thread() -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def _quiet_overflow(ids: set[str]) -> Iterator[None]:
-    logger = logging.getLogger("engine.hospitals")
-    filt = _DropOverflowWarnings(ids)
-    logger.addFilter(filt)
-    try:
-        yield
-    finally:
-        logger.removeFilter(filt)
 
 
 # ---------------------------------------------------------------------------- world
@@ -441,6 +416,7 @@ class Replay:
         except ValueError as exc:
             raise ScenarioError([f"hospitals.saturation: {exc}"], name=scenario.name) from None
         self.board = HospitalBoard(build_hospitals(scenario, graph), policy=policy,
+                                   log_overflow=False,
                                    board_id="replay", at=self.start, history=16)
         snap_entrances(self.board, self.router)
         self.dispatcher = Dispatcher(self.router, self.board)
@@ -903,7 +879,7 @@ class Replay:
         }
         last = self.end_s
         try:
-            with _quiet_overflow(set(self.by_id)), _one_numba_thread():
+            with _one_numba_thread():
                 while self.heap:
                     t, _, _, kind, data = self.heap[0]
                     if t > self.end_s and (not (self.queue or self.in_progress)
