@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from api.runs import ScenarioRuns
 from api.settings import Settings
 from api.state import LiveState
 from api.store import Store, StoreUnavailable, make_store
@@ -177,6 +178,7 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.runs = ScenarioRuns()
     registry = CollectorRegistry()
     latency = Histogram("gyrophare_request_seconds", "request latency", ["route", "status"],
                         registry=registry,

@@ -21,18 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from api.events import EVENT_TYPES, LogEvent, TrafficApply, parse_event
 from api.store import Event, Store, StoreUnavailable
 from engine.dispatch import Dispatcher
 from engine.graph import RoadGraph
 from engine.hospitals import HospitalBoard, SaturationSignal
 from engine.query import Router
 from engine.timeutil import utcnow
-from engine.traffic import TrafficOverlay, change_from_dict
+from engine.traffic import TrafficOverlay
 
 log = logging.getLogger("gyrophare.state")
-
-EVENT_TYPES = ("traffic.apply", "traffic.remove", "hospital.status", "ambulance.en_route",
-               "ambulance.arrived", "ambulance.cancel")
 
 
 @dataclass
@@ -130,31 +128,35 @@ class LiveState:
         self._store_ok, self._store_error = ok, error
 
     # ---------------------------------------------------------------- writing
-    def submit(self, event_type: str, payload: dict[str, Any], *,
+    def submit(self, event: LogEvent | str, payload: dict[str, Any] | None = None, *,
                at: datetime | None = None) -> Event:
         """Validate, write to the store, apply locally (with everything before it).
 
+        ``event`` is a typed event (:mod:`api.events`), or its type name with its payload.
+
         Raises
         ------
-        TrafficInputError, GyrophareError, ValueError
+        InvalidEvent, TrafficInputError, GyrophareError, ValueError
             Invalid write (nothing written, nothing applied).
         StoreUnavailable
             The store did not take it (nothing applied: the write is not accepted).
         """
-        if event_type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {event_type!r}")
-        if event_type == "traffic.apply":  # ids fixed by the writer: equal on every worker
-            payload = {**payload, "changes": [
+        typed = parse_event(event, payload or {}) if isinstance(event, str) else event
+        if isinstance(typed, TrafficApply):  # ids fixed by the writer: equal on every worker
+            typed = TrafficApply(changes=[
                 {**c, "id": c.get("id") or f"{c.get('type', 'change').lower()}-"
-                 f"{uuid.uuid4().hex[:10]}"} for c in payload["changes"]]}
-        event = Event(event_type, payload, at or utcnow())
+                 f"{uuid.uuid4().hex[:10]}"} for c in typed.changes])
+        return self._write(typed, at or utcnow())
+
+    def _write(self, typed: LogEvent, at: datetime) -> Event:
+        event = Event(typed.type, typed.payload(), at)
         with self._write_lock:
             try:
                 self.catch_up()  # validate against every write before ours, not a stale view
             except StoreUnavailable:
                 self.counters.write_rejected_store += 1
                 raise
-            self.validate(event)
+            self.validate(event, typed)
             try:
                 position = self.store.append(event)
             except StoreUnavailable as exc:
@@ -168,16 +170,16 @@ class LiveState:
                 pass  # written and accepted: the follower applies it when the store answers
         return event
 
-    def validate(self, event: Event) -> None:
+    def validate(self, event: Event, typed: LogEvent | None = None) -> None:
         """Check an event against the current state without changing it."""
-        p, at = event.payload, event.at
-        if event.type == "traffic.apply":
-            self.overlay.validate([change_from_dict(c) for c in p["changes"]], at=at)
-        elif event.type == "traffic.remove":
-            for entry_id in p["ids"]:
+        typed = typed or parse_event(event.type, event.payload)
+        if isinstance(typed, TrafficApply):
+            self.overlay.validate(typed.changes_list(), at=event.at)
+        elif typed.type == "traffic.remove":
+            for entry_id in typed.ids:  # type: ignore[union-attr]
                 self.overlay.get(entry_id)
         else:  # hospital and ambulance events: try them on a copy of the board
-            apply_event(event, self.overlay, HospitalBoard.from_dict(self.board.to_dict()))
+            typed.apply(self.overlay, HospitalBoard.from_dict(self.board.to_dict()), event.at)
 
     # ---------------------------------------------------------------- follower
     def start(self) -> None:
@@ -214,21 +216,9 @@ class LiveState:
 
 
 def apply_event(event: Event, overlay: TrafficOverlay, board: HospitalBoard) -> Any:
-    """Apply one logged write to an overlay and a board (what every worker does)."""
-    p, at = event.payload, event.at
-    if event.type == "traffic.apply":
-        return overlay.apply([change_from_dict(c) for c in p["changes"]], at=at)
-    if event.type == "traffic.remove":
-        return overlay.remove(p["ids"], at=at)
-    if event.type == "hospital.status":
-        return board.update_status(p["hospital_id"], beds=p.get("beds"),
-                                   ed_status=p.get("ed_status"),
-                                   offload_status=p.get("offload_status"), at=at)
-    if event.type == "ambulance.en_route":
-        return board.register_en_route(p["ambulance_id"], p["hospital_id"], p["bed_type"],
-                                       eta_s=p["eta_s"], at=at)
-    if event.type == "ambulance.arrived":
-        return board.arrived(p["ambulance_id"], at=at, admit=p.get("admit", True))
-    if event.type == "ambulance.cancel":
-        return board.cancel(p["ambulance_id"], at=at)
-    raise ValueError(f"unknown event type {event.type!r}")
+    """Apply one logged write to an overlay and a board (what every worker does); the
+    entry is validated as its typed event first (:class:`~api.events.InvalidEvent`)."""
+    return parse_event(event.type, event.payload).apply(overlay, board, event.at)
+
+
+__all__ = ["EVENT_TYPES", "Counters", "LiveState", "apply_event"]

@@ -7,7 +7,7 @@ Usage::
     python benchmarks/bench_api.py --profile             # + where one request's time goes
 
 For each case — embedded store with 1 worker, Redis store with 1 and with 2 workers — the
-script starts ``python -m engine.cli serve`` as a subprocess on a free loopback port, waits
+script starts ``python -m api.cli serve`` as a subprocess on a free loopback port, waits
 for ``/health``, then fires ``--requests`` requests of ``POST /v1/route`` and as many of
 ``GET /route/v1/driving/...`` (random origin/destination near road nodes, fixed seed, only
 pairs the engine can join), ``--concurrency`` in flight, with each load generator of
@@ -178,7 +178,7 @@ class Server:
                  startup_s: float = 180.0) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "engine.cli", "serve", "--osm", str(osm),
+        cmd = [sys.executable, "-m", "api.cli", "serve", "--osm", str(osm),
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         if redis_url:
             cmd += ["--redis-url", redis_url]
@@ -536,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
              "streams (one connection per in-flight slot, opened one after the other); "
              f"time cap {args.time_cap:.0f} s per run; {len(pairs)} random origin/destination "
              f"pairs near road nodes that a car can join (seed {args.seed})",
-             f"- server: `python -m engine.cli serve` (uvicorn), loopback; Redis "
+             f"- server: `python -m api.cli serve` (uvicorn), loopback; Redis "
              f"`{args.redis_url}`; machine: {platform.machine()}, {cores} cores, Python "
              f"{platform.python_version()}",
              f"- **the load generator runs on the same {cores} cores as the server**: httpx "

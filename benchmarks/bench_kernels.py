@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import emit
 
-from engine import kernels as K
+from engine import kernels
 from engine.io import load_graph
 from engine.query import Router
 from engine.traffic import TrafficOverlay
@@ -98,31 +98,33 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---------------------------------------------------------------- gyrophare kernels
     t0 = time.perf_counter()
-    K.warm_up()
+    kernels.warm_up()
     warm_s = time.perf_counter() - t0
-    ws, ws2 = K.Workspace.for_graph(n), K.Workspace.for_graph(n)
+    ws, ws2 = kernels.Workspace.for_graph(n), kernels.Workspace.for_graph(n)
     zero = np.zeros(1)
-    factor = K.astar_factor(w, g.tail, g.head, node_lat, node_lon)
+    factor = kernels.astar_factor(w, g.tail, g.head, node_lat, node_lon)
     one = {}
 
     def gy_dijkstra(s: int, t: int) -> None:
-        one["d"] = K.dijkstra(g.first_out, g.head, w, np.array([s], np.int32), zero,
+        one["d"] = kernels.dijkstra(g.first_out, g.head, w, np.array([s], np.int32), zero,
                               np.array([t], np.int32), zero, ws)
         if one["d"][1] >= 0:
-            K.path_edges(ws.pred_edge, g.tail, t)
+            kernels.path_edges(ws.pred_edge, g.tail, t)
 
     def gy_bidir(s: int, t: int) -> None:
-        c, meet = K.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_arc, g.tail, w,
+        c, meet = kernels.bidirectional_dijkstra(g.first_out, g.head, g.first_in, g.in_arc,
+                                                 g.tail, w,
                                            np.array([s], np.int32), zero,
                                            np.array([t], np.int32), zero, ws, ws2)
         if np.isfinite(c):
-            K.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
+            kernels.bidirectional_path_edges(ws, ws2, g.tail, g.head, meet)
 
     def gy_astar(s: int, t: int) -> None:
-        _c, ti = K.astar(g.first_out, g.head, w, node_lat, node_lon, np.array([s], np.int32), zero,
+        _c, ti = kernels.astar(g.first_out, g.head, w, node_lat, node_lon,
+                               np.array([s], np.int32), zero,
                         np.array([t], np.int32), zero, factor, ws)
         if ti >= 0:
-            K.path_edges(ws.pred_edge, g.tail, t)
+            kernels.path_edges(ws.pred_edge, g.tail, t)
 
     from engine.cch import CCHIndex
 
@@ -200,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     dst = pairs[:k, 1].copy()
     first_g = np.arange(k + 1, dtype=np.int32)
     zk = np.zeros(k)
-    K.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst, zk, ws)
-    mt = [timed(lambda: K.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst,
+    kernels.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst, zk, ws)
+    mt = [timed(lambda: kernels.many_to_many(g.first_out, g.head, w, first_g, src, zk, first_g, dst,
                                        zk, ws)) * 1000 for _ in range(7)]
     st = [timed(lambda: sp_dijkstra(mat, indices=src)[:, dst]) * 1000 for _ in range(3)]
     nx_k = min(k, 10 if n > 100_000 else k)

@@ -81,7 +81,7 @@ import _osrm
 from _common import emit
 
 from engine import PointOffNetwork, Route, Router, Unreachable, load_graph
-from engine.extract import tags as T
+from engine.extract import tags
 from engine.graph import RoadGraph, haversine_m
 from engine.profiles import CAR_TURNS, Weights
 from engine.turns import ARC_GIVE_WAY, ARC_ROUNDABOUT, ARC_SIGNAL, ARC_STOP, ARC_UTURN
@@ -140,7 +140,7 @@ def random_pairs(g: RoadGraph, n: int, seed: int, jitter_m: float = 0.0) -> list
     """``n`` pairs of points on car-usable roads (see the module docstring)."""
     rng = np.random.default_rng(seed)
     e = np.arange(g.n_edges)
-    car = g.car_allowed() & (g.highway != T.HIGHWAY_CODE["barrier"]) & (g.length_m > 1.0)
+    car = g.car_allowed() & (g.highway != tags.HIGHWAY_CODE["barrier"]) & (g.length_m > 1.0)
     twin = g.twin.astype(np.int64)
     # one entry per road piece: a two-way piece once, a one-way one in its legal direction
     twin_car = (twin >= 0) & car[np.maximum(twin, 0)]
@@ -209,7 +209,7 @@ def gyro_route(router: Router, a: LatLon, b: LatLon) -> GyroResult:
     for s in res.steps:
         names[s.name] += s.distance_m
     edges = np.asarray(res.edges, dtype=np.int64)
-    dest = (g.flags[edges] & np.uint32(T.F_DESTINATION)) != 0
+    dest = (g.flags[edges] & np.uint32(tags.F_DESTINATION)) != 0
     crossed = [] if dest[0] or dest[-1] else sorted(
         {g.edge_name(int(e)) or f"way {g.way_id[e]}" for e in edges[dest]})
     return GyroResult(
@@ -356,7 +356,7 @@ def turn_kind(router: Router, W: Weights, arcs: list[int]) -> tuple[str, float]:
                + CAR_TURNS.give_way_s * bool(k & ARC_GIVE_WAY))
     junction = float(W.turn[a]) - control > 1e-9  # the angle term only applies at junctions
     if k & ARC_ROUNDABOUT:
-        ring = np.uint32(T.F_ROUNDABOUT)
+        ring = np.uint32(tags.F_ROUNDABOUT)
         r_in = bool(g.flags[tg.node_road[tg.tail[a]]] & ring)
         r_out = bool(g.flags[tg.node_road[tg.head[a]]] & ring)
         what = "round the ring" if r_in and r_out else "entering" if r_out else "leaving"
@@ -416,8 +416,8 @@ class Compared:
 def speed_class(g: RoadGraph, e: int) -> tuple[str, str]:
     """``(highway class, speed source)`` of edge ``e``: ``maxspeed`` when its speed differs
     from the class default (that is how gyrophare set it), else ``default``."""
-    cls = T.HIGHWAY_CLASSES[int(g.highway[e])]
-    src = "default" if abs(float(g.speed_kmh[e]) - T.DEFAULT_SPEED_KMH[cls]) < 0.01 \
+    cls = tags.HIGHWAY_CLASSES[int(g.highway[e])]
+    src = "default" if abs(float(g.speed_kmh[e]) - tags.DEFAULT_SPEED_KMH[cls]) < 0.01 \
         else "maxspeed"
     return cls, src
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.replay import compare, load_scenario  # noqa: E402
-from engine.replay.sim import load_map  # noqa: E402
+from engine.replay.world import load_map  # noqa: E402
 
 CALLS = 2000
 POLICIES = ["nearest", "saturation_aware"]

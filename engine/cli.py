@@ -1,4 +1,5 @@
-"""``gyrophare`` command line: build graphs, ask for routes.
+"""``gyrophare`` command line, engine side: build graphs, ask for routes, replay scenarios
+(``gyrophare serve`` is added by :mod:`api.cli`, so the engine never imports the service).
 
 Exit codes: 0 success, 2 bad input (including a point off the road network or an unreadable
 source), 3 no route between valid points. The reason goes to stderr.
@@ -38,7 +39,7 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     return tuple(float(p) for p in parts)  # type: ignore[return-value]
 
 
-def _add_source_args(p: argparse.ArgumentParser) -> None:
+def add_source_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--osm", metavar="FILE", help="OSM file (.osm.pbf, .osm[.gz|.bz2]), "
                    "osmnx GraphML, DIMACS .gr, or a cached graph .npz")
@@ -168,57 +169,6 @@ def cmd_route(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP service (graph loaded and kernels warmed before the first request)."""
-    import os
-
-    import uvicorn
-
-    env = {"GYROPHARE_OSM": args.osm, "GYROPHARE_GRAPH": args.graph,
-           "GYROPHARE_PLACE": args.place, "GYROPHARE_REDIS_URL": args.redis_url,
-           "GYROPHARE_HOSPITALS": args.hospitals, "GYROPHARE_CACHE_DIR": args.cache_dir}
-    for key, value in env.items():
-        if value:
-            os.environ[key] = str(value)
-    from api.settings import Settings
-
-    settings = Settings()
-    host = args.host or settings.host
-    if settings.open_access and host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"gyrophare: no API keys configured (GYROPHARE_API_KEYS): refusing to listen on "
-              f"{host}; listening on 127.0.0.1 only", file=sys.stderr)
-        host = "127.0.0.1"
-    if args.workers > 1 and not settings.redis_url:
-        print("gyrophare: several workers share state through Redis: add --redis-url "
-              "(the embedded store serves one worker)", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    port = args.port or settings.port
-    print(f"gyrophare: API docs at http://{host}:{port}/docs (health: /health); "
-          f"store: {'redis ' + settings.redis_url if settings.redis_url else 'embedded'}; "
-          "map data © OpenStreetMap contributors, ODbL 1.0", file=sys.stderr)
-    if args.workers == 1:
-        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port,
-                    log_level=args.log_level, access_log=args.access_log)
-        return EXIT_OK
-    import socket
-
-    from uvicorn.supervisors import Multiprocess
-
-    config = uvicorn.Config("api.app:app_from_env", factory=True, host=host, port=port,
-                            workers=args.workers, log_level=args.log_level,
-                            access_log=args.access_log)
-    # The shared listening socket is created with an explicit IPPROTO_TCP: with protocol 0
-    # asyncio never sets TCP_NODELAY on accepted connections, and every keep-alive request
-    # waits ~40 ms for a delayed ACK (uvicorn issue #3149; measured 44 ms vs 2 ms here).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    Multiprocess(config, sockets=[sock]).run()
-    return EXIT_OK
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gyrophare", description="Emergency routing on OpenStreetMap roads.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -227,14 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
     gsub = graph.add_subparsers(dest="graph_command", required=True)
     build = gsub.add_parser("build", help="compile a map source into a cached graph")
     build.add_argument("source", nargs="?", help="map file (default: the embedded sample city)")
-    _add_source_args(build)
+    add_source_args(build)
     build.add_argument("--json", action="store_true", help="print the figures as JSON")
     build.add_argument("--no-hierarchy", action="store_true",
                        help="do not build (or check) the routing hierarchy (CCH) now")
     build.set_defaults(func=cmd_graph_build)
 
     route = sub.add_parser("route", help="fastest or shortest route between two points")
-    _add_source_args(route)
+    add_source_args(route)
     route.add_argument("--from", dest="from_", type=_latlon, required=True, metavar="LAT,LON")
     route.add_argument("--to", type=_latlon, required=True, metavar="LAT,LON")
     route.add_argument("--profile", choices=("car", "ambulance"), default="car",
@@ -252,28 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     route.add_argument("--json", action="store_true", help="print one JSON object")
     route.set_defaults(func=cmd_route)
 
-    serve = sub.add_parser("serve", help="run the HTTP API (FastAPI) on this map")
-    _add_source_args(serve)
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
-    serve.add_argument("--redis-url", help="shared state in Redis, e.g. redis://127.0.0.1:6379/0"
-                       " (default: embedded store, one worker)")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (needs Redis)")
-    serve.add_argument("--hospitals", metavar="FILE", help="hospital file (data/hospitals "
-                       "format); default: the map's OSM hospitals or the demo facilities")
-    serve.add_argument("--log-level", default="info")
-    serve.add_argument("--access-log", action="store_true",
-                       help="log every request (off by default: it costs throughput)")
-    serve.set_defaults(func=cmd_serve)
-
     from engine.replay.cli import add_replay_parser
 
     add_replay_parser(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen command; errors become exit codes with a message."""
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
@@ -285,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # pragma: no cover - `gyrophare ... | head`
         return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The engine's commands alone (``python -m engine.cli``); ``gyrophare`` is
+    :func:`api.cli.main`, which adds ``serve``."""
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,7 +24,9 @@ import numpy as np
 
 from engine.attribution import ATTRIBUTION
 from engine.errors import GyrophareError
-from engine.hospitals import BedType, Candidate, HospitalBoard, SaturationLevel
+from engine.hospitals.board import Candidate, HospitalBoard
+from engine.hospitals.model import Hospital
+from engine.hospitals.vocabulary import BedType, SaturationLevel
 from engine.query import Coordinate, Route, Router, Unreachable
 from engine.timeutil import utcnow
 
@@ -151,6 +153,8 @@ def signal_plan(route: Route, *, departure: datetime, lead_s: float = 20.0,
 
 @dataclass
 class AmbulanceChoice:
+    """The ambulance that reaches the incident first, with its route there."""
+
     ambulance_id: str
     route: Route
 
@@ -189,9 +193,9 @@ class DispatchDecision:
         """The registration of this dispatch on the hospital board: the one rule the
         engine, the service (through its event log) and the replay all use."""
         amb = ambulance_id or self.ambulance_id or f"amb-{uuid.uuid4().hex[:10]}"
-        assert self.bed_type is not None
+        if self.bed_type is None:
+            raise ValueError("a decision without a bed type cannot be registered en route")
         return EnRouteRecord(amb, self.hospital_id, self.bed_type, self.hospital_eta_s)
-
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +227,7 @@ register_en_route`)."""
         return {"ambulance_id": self.ambulance_id, "hospital_id": self.hospital_id,
                 "bed_type": str(self.bed_type), "eta_s": self.eta_s}
 
+
 @dataclass
 class Coverage:
     """Road network reachable within ``minutes`` from a set of stations."""
@@ -240,7 +245,7 @@ class Coverage:
                 "weights_version": self.weights_version, "attribution": ATTRIBUTION}
 
 
-def default_bed(hospital: Any) -> BedType:
+def default_bed(hospital: Hospital) -> BedType:
     """The bed a patient takes when the need names none: medical-surgical, else the first
     bed type the hospital offers."""
     offered = hospital.offered()
@@ -398,17 +403,14 @@ class Dispatcher:
             weights_version=version, ambulance_id=amb_id, registered=False,
             ambulance=choice, explanation=self._explain(chosen, options, policy),
             hospital_eta_s=to_scene + on_scene_s + route.duration_s,
-            bed_type=need.bed_type or default_bed(hospital))
+            bed_type=(BedType.parse(need.bed_type) if need.bed_type is not None
+                      else default_bed(hospital)))
         if register:
             record = decision.en_route()
             self.board.register_en_route(record.ambulance_id, record.hospital_id,
                                          record.bed_type, eta_s=record.eta_s, at=at)
             decision.ambulance_id, decision.registered = record.ambulance_id, True
         return decision
-
-    @staticmethod
-    def _default_bed(hospital: Any) -> BedType:
-        return default_bed(hospital)
 
     @staticmethod
     def _explain(chosen: HospitalOption, options: list[HospitalOption],

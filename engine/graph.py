@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.extract import Extract
-from engine.extract import tags as T
+from engine.extract import Extract, tags
 from engine.turns import TurnGraph, build_turn_graph
 
 EARTH_RADIUS_M = 6_371_008.8
@@ -147,7 +146,7 @@ class RoadGraph:
 
     def car_allowed(self) -> np.ndarray:
         """Boolean mask of the edges an ordinary car may drive."""
-        return (self.flags & np.uint32(T.CAR_FORBIDDEN)) == 0
+        return (self.flags & np.uint32(tags.CAR_FORBIDDEN)) == 0
 
     def __repr__(self) -> str:
         return (f"RoadGraph({self.meta.get('name', '?')!r}, nodes={self.n_nodes:,}, "
@@ -289,7 +288,7 @@ def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None 
 def _point_controls(ex: Extract, n_points: int) -> np.ndarray:
     control = getattr(ex, "point_control", None)
     if control is None or len(control) != n_points:
-        return np.where(np.asarray(ex.point_signal, dtype=bool), T.CTRL_SIGNAL, 0
+        return np.where(np.asarray(ex.point_signal, dtype=bool), tags.CTRL_SIGNAL, 0
                         ).astype(np.uint8)
     return np.asarray(control, dtype=np.uint8)
 
@@ -300,7 +299,7 @@ def _locale(lat: np.ndarray, lon: np.ndarray) -> dict[str, str]:
     if not len(lat):
         return {"driving_side": "right", "timezone": "UTC"}
     la, lo = float(np.median(lat)), float(np.median(lon))
-    return {"driving_side": T.driving_side(la, lo), "timezone": T.local_timezone(la, lo)}
+    return {"driving_side": tags.driving_side(la, lo), "timezone": tags.local_timezone(la, lo)}
 
 
 def graph_stats(graph: RoadGraph) -> dict[str, Any]:
@@ -310,7 +309,7 @@ def graph_stats(graph: RoadGraph) -> dict[str, Any]:
 
     allowed = graph.car_allowed()
     one_dir = (graph.twin < 0) | (np.arange(graph.n_edges) < graph.twin)
-    road = graph.highway != T.HIGHWAY_CODE["barrier"]
+    road = graph.highway != tags.HIGHWAY_CODE["barrier"]
     km = float(graph.length_m[one_dir & road].sum() / 1000.0)
     n = graph.n_nodes
     share = 0.0

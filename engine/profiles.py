@@ -74,7 +74,7 @@ from typing import Literal
 
 import numpy as np
 
-from engine.extract import tags as T
+from engine.extract import tags
 from engine.extract.restrictions import RC_CAR, RC_EMERGENCY
 from engine.graph import RoadGraph
 from engine.turns import (
@@ -121,13 +121,13 @@ RESTRICTED_TURN_PENALTY_S = 30.0
 CONTRAFLOW_PENALTY = 2.0
 CONTRAFLOW_MAX_KMH = 30.0
 
-_FACTOR = np.array([AMBULANCE_PRIORITY[c][0] for c in T.HIGHWAY_CLASSES])
-_CAP_MS = np.array([AMBULANCE_PRIORITY[c][1] for c in T.HIGHWAY_CLASSES]) / 3.6
-_NO_CONTRAFLOW = np.isin(np.arange(len(T.HIGHWAY_CLASSES)),
-                         [T.HIGHWAY_CODE[c] for c in ("motorway", "motorway_link", "trunk",
+_FACTOR = np.array([AMBULANCE_PRIORITY[c][0] for c in tags.HIGHWAY_CLASSES])
+_CAP_MS = np.array([AMBULANCE_PRIORITY[c][1] for c in tags.HIGHWAY_CLASSES]) / 3.6
+_NO_CONTRAFLOW = np.isin(np.arange(len(tags.HIGHWAY_CLASSES)),
+                         [tags.HIGHWAY_CODE[c] for c in ("motorway", "motorway_link", "trunk",
                                                       "trunk_link")])
-_AMBULANCE_ACCESS = (T.F_EMERGENCY_YES | T.F_PSV | T.F_BUSWAY | T.F_EMERGENCY_ACCESS
-                     | T.F_PRIVATE | T.F_DESTINATION)
+_AMBULANCE_ACCESS = (tags.F_EMERGENCY_YES | tags.F_PSV | tags.F_BUSWAY | tags.F_EMERGENCY_ACCESS
+                     | tags.F_PRIVATE | tags.F_DESTINATION)
 
 
 @dataclass
@@ -151,17 +151,50 @@ class TrafficState:
 
 @dataclass(frozen=True)
 class ProfileOptions:
-    """Per-request switches of a profile (ambulance only): drive against one-way streets,
-    take turns that OSM restrictions forbid; both at a documented penalty."""
+    """Per-request switches of a profile: for the ambulance, drive against one-way streets
+    and take turns that OSM restrictions forbid (both at a documented penalty); for any
+    profile, road classes closed for the request (``exclude``, OSRM's ``exclude=motorway``).
+
+    ``exclude`` holds highway classes (:data:`engine.extract.tags.HIGHWAY_CLASSES`); their
+    roads weigh ``inf`` and cannot be snapped to, as if closed, while turn costs stay the
+    profile's. :meth:`engine.traffic.TrafficOverlay.weights` applies it (and caches the
+    snapshot like any other option); :func:`profile_weights` does not read it.
+
+    Raises
+    ------
+    ValueError
+        ``exclude`` names a class the graph does not know.
+    """
 
     contraflow: bool = False
     restricted_turns: bool = False
+    exclude: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.exclude:
+            return
+        if isinstance(self.exclude, str):
+            raise ValueError(f"exclude takes a set of highway classes, got the string "
+                             f"{self.exclude!r}")
+        classes = frozenset(self.exclude)
+        object.__setattr__(self, "exclude", classes)
+        unknown = sorted(classes - set(tags.HIGHWAY_CLASSES))
+        if unknown:
+            raise ValueError(f"exclude: unknown highway class {', '.join(map(repr, unknown))}"
+                             f" (known: {', '.join(tags.HIGHWAY_CLASSES)})")
 
     def key(self, profile: str) -> str:
-        if profile != "ambulance":
-            return profile
-        return profile + "".join(f"+{name}" for name in ("contraflow", "restricted_turns")
-                                 if getattr(self, name))
+        switches = ("contraflow", "restricted_turns") if profile == "ambulance" else ()
+        out = profile + "".join(f"+{name}" for name in switches if getattr(self, name))
+        if self.exclude:
+            out += "-" + ",".join(sorted(self.exclude))
+        return out
+
+
+def excluded_edges(graph: RoadGraph, exclude: frozenset[str]) -> np.ndarray:
+    """The edges of the highway classes ``exclude`` (:attr:`ProfileOptions.exclude`), as a
+    boolean mask: the roads a request closes."""
+    return np.isin(graph.highway, [tags.HIGHWAY_CODE[c] for c in sorted(exclude)])
 
 
 @dataclass(frozen=True)
@@ -219,19 +252,19 @@ def profile_weights(
     flags = graph.flags[idx]
     closed = state.closed[idx]
     if profile == "car":
-        allowed = ((flags & np.uint32(T.CAR_FORBIDDEN)) == 0) & ~closed
+        allowed = ((flags & np.uint32(tags.CAR_FORBIDDEN)) == 0) & ~closed
         value = normal_time(graph, idx, state) if metric == "time" else graph.length_m[idx]
         return np.where(allowed, value, np.inf)
 
     # ambulance
     cls = graph.highway[idx].astype(np.int64)
     length = graph.length_m[idx]
-    car_no = (flags & np.uint32(T.F_CAR_NO)) != 0
+    car_no = (flags & np.uint32(tags.F_CAR_NO)) != 0
     special = (flags & np.uint32(_AMBULANCE_ACCESS)) != 0
-    barrier = (flags & np.uint32(T.F_BARRIER)) != 0
-    lowerable = ((flags & np.uint32(T.F_BARRIER_LOWERABLE)) != 0) | state.opened[idx]
-    against = (flags & np.uint32(T.F_AGAINST_ONEWAY | T.F_REVERSIBLE)) != 0
-    allowed = (~closed & ((flags & np.uint32(T.F_EMERGENCY_NO)) == 0)
+    barrier = (flags & np.uint32(tags.F_BARRIER)) != 0
+    lowerable = ((flags & np.uint32(tags.F_BARRIER_LOWERABLE)) != 0) | state.opened[idx]
+    against = (flags & np.uint32(tags.F_AGAINST_ONEWAY | tags.F_REVERSIBLE)) != 0
+    allowed = (~closed & ((flags & np.uint32(tags.F_EMERGENCY_NO)) == 0)
                & (~car_no | special) & (~barrier | lowerable))
     if options.contraflow:
         allowed &= ~against | ~_NO_CONTRAFLOW[cls]
@@ -242,7 +275,7 @@ def profile_weights(
     t_normal = normal_time(graph, idx, state)
     with np.errstate(divide="ignore", invalid="ignore"):
         v_normal = np.where(t_normal > 0, length / t_normal, _CAP_MS[cls])
-        bus = (flags & np.uint32(T.F_BUS_LANE | T.F_BUSWAY)) != 0
+        bus = (flags & np.uint32(tags.F_BUS_LANE | tags.F_BUSWAY)) != 0
         v_free = np.where(graph.time_s[idx] > 0, length / graph.time_s[idx], _CAP_MS[cls])
         v_base = np.where(bus, np.maximum(v_normal, v_free), v_normal)
         v = np.minimum(_CAP_MS[cls], v_base * _FACTOR[cls])

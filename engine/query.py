@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engine import kernels as K
+from engine import kernels
 from engine.attribution import ATTRIBUTION
 from engine.cch import CCHIndex, CCHMetrics
 from engine.errors import PointOffNetwork
-from engine.extract import tags as T
+from engine.extract import tags
 from engine.extract.tags import F_AGAINST_ONEWAY
 from engine.graph import RoadGraph, bearing_deg, haversine_m
 from engine.profiles import Metric, ProfileOptions, Weights
@@ -32,17 +32,10 @@ Algorithm = Literal["cch", "bidirectional", "dijkstra", "astar"]
 ALGORITHMS: tuple[str, ...] = ("cch", "bidirectional", "dijkstra", "astar")
 Coordinate = tuple[float, float]  # (lat, lon): what people type; JSON output is [lon, lat]
 
-_warm_lock = threading.Lock()
-_warmed = False
-
-
 def warm_up_kernels() -> None:
-    """Compile / load every kernel once per process (never on a request path)."""
-    global _warmed
-    with _warm_lock:
-        if not _warmed:
-            K.warm_up()
-            _warmed = True
+    """Compile / load every kernel (never on a request path): seconds the first time in a
+    process, ~20 ms once numba holds them."""
+    kernels.warm_up()
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +299,7 @@ class Router:
         self.fallback_radius_m = float(2.0 * self.snap_radius_m if fallback_radius_m is None
                                        else fallback_radius_m)
         tg = self.turns = graph.turn_graph()
-        K.validate_graph(tg.first_out, tg.head, tg.tail, tg.first_in, tg.in_arc)
+        kernels.validate_graph(tg.first_out, tg.head, tg.tail, tg.first_in, tg.in_arc)
         self.snapper = overlay.snapper if overlay is not None else Snapper(graph)
         self.overlay = overlay if overlay is not None else TrafficOverlay(graph,
                                                                           snapper=self.snapper)
@@ -348,11 +341,11 @@ class Router:
         return self.overlay.weights(profile, metric, at=at, options=ProfileOptions(
             contraflow=contraflow, restricted_turns=restricted_turns))
 
-    def _workspaces(self) -> tuple[K.Workspace, K.Workspace]:
+    def _workspaces(self) -> tuple[kernels.Workspace, kernels.Workspace]:
         ws = getattr(self._local, "ws", None)
         if ws is None:
             n = self.turns.n_nodes
-            ws = self._local.ws = (K.Workspace.for_graph(n), K.Workspace.for_graph(n))
+            ws = self._local.ws = (kernels.Workspace.for_graph(n), kernels.Workspace.for_graph(n))
         return ws
 
     def _resolve(self, profile: str, metric: Metric, weights: Weights | np.ndarray | None,
@@ -366,7 +359,7 @@ class Router:
         if w.shape != (self.graph.n_edges,):
             raise ValueError(f"weights must have one entry per edge "
                              f"({self.graph.n_edges}), got shape {w.shape}")
-        K.validate_weight(w, self.graph.n_edges)  # O(m), as building the usable mask is
+        kernels.validate_weight(w, self.graph.n_edges)  # O(m), as building the usable mask is
         base = self.overlay.weights(profile, metric, at=at, options=options)
         time = w if metric == "time" else self.overlay.weights(profile, "time", at=at,
                                                                options=options).time
@@ -397,7 +390,7 @@ class Router:
         factor = self._factors.get(key)
         if factor is None:
             tg = self.turns
-            factor = K.astar_factor(w.arc, tg.tail, tg.head, self._node_lat, self._node_lon)
+            factor = kernels.astar_factor(w.arc, tg.tail, tg.head, self._node_lat, self._node_lon)
             if len(self._factors) > 64:
                 self._factors.clear()
             self._factors[key] = factor
@@ -465,17 +458,17 @@ class Router:
         flags = int(g.flags[e])
         if closed and (W.snappable[e] or (t >= 0 and W.snappable[t])):
             return "closed by live traffic"
-        if flags & T.F_PRIVATE:
+        if flags & tags.F_PRIVATE:
             return "a private road"
-        if flags & (T.F_CAR_NO | T.F_DESTINATION):
+        if flags & (tags.F_CAR_NO | tags.F_DESTINATION):
             return "a restricted-access road"
-        if flags & T.F_BARRIER:
+        if flags & tags.F_BARRIER:
             return "a barrier"
-        if g.highway[e] in (T.HIGHWAY_CODE["pedestrian"], T.HIGHWAY_CODE["track"]):
-            return f"a {T.HIGHWAY_CLASSES[g.highway[e]]} way"
-        if flags & T.F_SERVICE_DRIVEWAY:
+        if g.highway[e] in (tags.HIGHWAY_CODE["pedestrian"], tags.HIGHWAY_CODE["track"]):
+            return f"a {tags.HIGHWAY_CLASSES[g.highway[e]]} way"
+        if flags & tags.F_SERVICE_DRIVEWAY:
             return "a driveway or parking aisle"
-        if flags & (T.F_ONEWAY | T.F_AGAINST_ONEWAY):
+        if flags & (tags.F_ONEWAY | tags.F_AGAINST_ONEWAY):
             return "a one-way street"
         return "a road"
 
@@ -674,24 +667,26 @@ class Router:
             return cost, arcs, si, ti
         ws, ws2 = self._workspaces()
         if algorithm == "bidirectional":
-            cost, meet = K.bidirectional_dijkstra(tg.first_out, tg.head, tg.first_in, tg.in_arc,
+            cost, meet = kernels.bidirectional_dijkstra(
+                tg.first_out, tg.head, tg.first_in, tg.in_arc,
                                                   tg.tail, w, seeds, seed_cost, targets,
                                                   target_cost, ws, ws2)
             if not np.isfinite(cost):
                 return np.inf, empty, -1, -1
-            arcs = K.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
+            arcs = kernels.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
             return (cost, arcs, *_match_ends(arcs, tg, w, seeds, seed_cost, targets,
                                              target_cost, cost))
         if algorithm == "astar":
             factor = self._astar_factor(W)
-            cost, ti = K.astar(tg.first_out, tg.head, w, self._node_lat, self._node_lon, seeds,
+            cost, ti = kernels.astar(tg.first_out, tg.head, w, self._node_lat, self._node_lon,
+                                     seeds,
                                seed_cost, targets, target_cost, factor, ws)
         else:
-            cost, ti = K.dijkstra(tg.first_out, tg.head, w, seeds, seed_cost, targets,
+            cost, ti = kernels.dijkstra(tg.first_out, tg.head, w, seeds, seed_cost, targets,
                                   target_cost, ws)
         if ti < 0:
             return np.inf, empty, -1, -1
-        arcs = K.path_edges(ws.pred_edge, tg.tail, int(targets[ti]))
+        arcs = kernels.path_edges(ws.pred_edge, tg.tail, int(targets[ti]))
         start = int(tg.tail[arcs[0]]) if len(arcs) else int(targets[ti])
         return cost, arcs, _best_seed(seeds, seed_cost, start), ti
 
@@ -866,7 +861,8 @@ class Router:
         else:
             ws, _ = self._workspaces()
             with self._matrix_lock:
-                values = K.many_to_many(tg.first_out, tg.head, W.arc, sf, sn, sc, tf, tn, tc, ws)
+                values = kernels.many_to_many(tg.first_out, tg.head, W.arc, sf, sn, sc, tf, tn,
+                                              tc, ws)
         for i, o in enumerate(src):  # same road piece: driving straight may be shorter
             for j, d in enumerate(dst):
                 values[i, j] = min(values[i, j], self._direct(o, d, W.values)[0])
@@ -911,9 +907,9 @@ class Router:
                 cost, arcs, si, ti = self.cch.nearest(self._cch_metrics.get(W), sn, sc, tn, tc)
             else:
                 ws, _ = self._workspaces()
-                cost, ti = K.dijkstra(tg.first_out, tg.head, W.arc, sn, sc, tn, tc, ws)
+                cost, ti = kernels.dijkstra(tg.first_out, tg.head, W.arc, sn, sc, tn, tc, ws)
                 if ti >= 0:
-                    arcs = K.path_edges(ws.pred_edge, tg.tail, int(tn[ti]))
+                    arcs = kernels.path_edges(ws.pred_edge, tg.tail, int(tn[ti]))
                     start = int(tg.tail[arcs[0]]) if len(arcs) else int(tn[ti])
                     si = _best_seed(sn, sc, start)
         if ti >= 0 and np.isfinite(cost):
@@ -961,7 +957,7 @@ class Router:
         _, seeds, seed_cost, _ = self._groups(snaps, W, sources=True)
         ws, _ = self._workspaces()
         tg, g = self.turns, self.graph
-        reached, costs = K.isochrone(tg.first_out, tg.head, W.arc, seeds, seed_cost,
+        reached, costs = kernels.isochrone(tg.first_out, tg.head, W.arc, seeds, seed_cost,
                                      float(limit), ws)
         # a turn node is reached at the end of its road: that junction, at the best cost
         junction = g.head[tg.node_road[reached]].astype(np.int64)

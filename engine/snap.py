@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import shapely
 
-from engine import kernels as K
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.graph import EARTH_RADIUS_M, RoadGraph, haversine_m
-from engine.kernels.nearest import build_grid, nearest_segments
+from engine.kernels import reachable
+from engine.kernels.nearest import build_grid, nearest_edges, nearest_segments
 from engine.turns import TurnGraph
 
 
@@ -50,6 +50,9 @@ class Snap:
     #: why this is not the nearest road (it was not connected to the main network for the
     #: vehicle), in words for the dispatcher; ``None`` when it is the nearest road
     fallback: str | None = None
+    #: the geometry segment the snap lies on, as two point indices (``RoadGraph.point_*``)
+    #: in the direction of the road's geometry (OSRM's ``nodes`` of a nearest answer)
+    segment: tuple[int, int] = (-1, -1)
 
     def positions(self) -> list[tuple[int, int, float]]:
         """Every ``(edge, twin, fraction)`` this snap stands for."""
@@ -118,6 +121,9 @@ class Snapper:
         self._grid = build_grid(ax, ay, bx, by, GRID_CELL_M)
         self._all = np.ones(graph.n_edges, dtype=bool)
         self._all.flags.writeable = False
+        # compile (or load from numba's cache) the k-nearest kernel for these arrays now, not
+        # in the first request that asks for it
+        nearest_edges(self._grid, 0.0, 0.0, 0.0, self.seg_edge, graph.twin, self._all, 1)
         #: every edge (a mask for "the nearest road of any kind")
         self.everything = self._all
         self._tree: shapely.STRtree | None = None
@@ -132,9 +138,14 @@ class Snapper:
             self._tree = shapely.STRtree(shapely.linestrings(coords))
         return self._tree
 
-    def _project(self, lat: np.ndarray | float, lon: np.ndarray | float) -> tuple:
+    def _project(self, lat: np.ndarray | float, lon: np.ndarray | float
+                 ) -> tuple[np.ndarray, np.ndarray]:
         return ((np.asarray(lon) - self._lon0) * self._kx,
                 (np.asarray(lat) - self._lat0) * self._ky)
+
+    def _project_point(self, lat: float, lon: float) -> tuple[float, float]:
+        """:meth:`_project` of one point, in Python floats (the same IEEE operations)."""
+        return (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
 
     def snap(
         self,
@@ -159,7 +170,7 @@ class Snapper:
         InvalidCoordinate, PointOffNetwork
         """
         lat, lon = validate_coordinate(lat, lon, what=what)
-        px, py = self._project(lat, lon)
+        px, py = self._project_point(lat, lon)
         g = self.graph
         mask = self._all if usable is None else usable
         segs, ts, _ = nearest_segments(self._grid, px, py, radius_m, self.seg_edge, g.twin,
@@ -175,9 +186,7 @@ class Snapper:
                 distance_m=dist, radius_m=radius_m,
             )
         seg, tk = int(segs[0]), float(ts[0])
-        sa, sb = self.seg_a[seg], self.seg_b[seg]
-        slat = g.point_lat[sa] + tk * (g.point_lat[sb] - g.point_lat[sa])
-        slon = g.point_lon[sa] + tk * (g.point_lon[sb] - g.point_lon[sa])
+        slat, slon = self._point(seg, tk)
         positions = []
         for sj, tj in zip(segs.tolist(), ts.tolist(), strict=True):  # ties within a millimetre
             edge = int(self.seg_edge[sj])
@@ -185,8 +194,62 @@ class Snapper:
         positions = list(dict.fromkeys(positions))
         distance = float(haversine_m(lat, lon, slat, slon))
         edge, twin, fraction = positions[0]
-        return Snap(edge, twin, fraction, float(slat), float(slon), distance, lat, lon,
-                    tuple(positions[1:]))
+        return Snap(edge, twin, fraction, slat, slon, distance, lat, lon,
+                    tuple(positions[1:]), segment=self._segment(seg))
+
+    def nearest(
+        self,
+        lat: float,
+        lon: float,
+        k: int = 1,
+        *,
+        usable: np.ndarray | None = None,
+        radius_m: float = 500.0,
+        what: str = "coordinate",
+    ) -> list[Snap]:
+        """The ``k`` nearest road pieces usable in at least one direction, nearest first:
+        one snap per piece (a two-way road is one piece), on its nearest segment.
+
+        Parameters
+        ----------
+        k
+            How many pieces at most (fewer when fewer lie within ``radius_m``).
+        usable
+            Boolean mask over edges; ``None`` = all.
+        radius_m
+            Pieces farther than this are left out (an empty list: the point is off the
+            network).
+
+        Raises
+        ------
+        InvalidCoordinate
+        """
+        lat, lon = validate_coordinate(lat, lon, what=what)
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        px, py = self._project_point(lat, lon)
+        g = self.graph
+        mask = self._all if usable is None else usable
+        segs, ts, _ = nearest_edges(self._grid, px, py, radius_m, self.seg_edge, g.twin, mask,
+                                    k)
+        out = []
+        for seg, t in zip(segs.tolist(), ts.tolist(), strict=True):
+            edge = int(self.seg_edge[seg])
+            slat, slon = self._point(seg, t)
+            out.append(Snap(edge, int(g.twin[edge]), self._fraction(seg, t), slat, slon,
+                            float(haversine_m(lat, lon, slat, slon)), lat, lon,
+                            segment=self._segment(seg)))
+        return out
+
+    def _point(self, seg: int, t: float) -> tuple[float, float]:
+        """``(lat, lon)`` at ``t`` (0..1) along segment ``seg``."""
+        g = self.graph
+        sa, sb = self.seg_a[seg], self.seg_b[seg]
+        return (float(g.point_lat[sa] + t * (g.point_lat[sb] - g.point_lat[sa])),
+                float(g.point_lon[sa] + t * (g.point_lon[sb] - g.point_lon[sa])))
+
+    def _segment(self, seg: int) -> tuple[int, int]:
+        return int(self.seg_a[seg]), int(self.seg_b[seg])
 
     def _fraction(self, seg: int, t: float) -> float:
         """Position along the segment's edge (0..1), exact at the edge's ends."""
@@ -240,8 +303,8 @@ def reachability(turns: TurnGraph, arc: np.ndarray, road: np.ndarray, *,
     arc_ids = np.arange(turns.n_edges, dtype=np.int32)
 
     def sweep(start: int) -> tuple[np.ndarray, np.ndarray]:
-        fwd = K.reachable(turns.first_out, turns.head, arc_ids, arc, start)
-        bwd = K.reachable(turns.first_in, in_tail, turns.in_arc, arc, start)
+        fwd = reachable(turns.first_out, turns.head, arc_ids, arc, start)
+        bwd = reachable(turns.first_in, in_tail, turns.in_arc, arc, start)
         return fwd, bwd
 
     fwd = bwd = None
@@ -258,6 +321,7 @@ def reachability(turns: TurnGraph, arc: np.ndarray, road: np.ndarray, *,
     leave = bwd[:m] & np.isfinite(road)
     for a in (enter, leave):
         a.flags.writeable = False
+    assert anchor is not None  # set above whenever the sweep was redone
     return Reachability(leave, enter, int((fwd & bwd).sum()), int(anchor))
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import shapely
 
 from engine.errors import GyrophareError
-from engine.extract import tags as T
+from engine.extract import tags
 from engine.graph import RoadGraph
 from engine.profiles import (
     METRICS,
@@ -45,6 +45,7 @@ from engine.profiles import (
     TrafficState,
     TurnCosts,
     Weights,
+    excluded_edges,
     normal_time,
     profile_weights,
     turn_costs,
@@ -325,6 +326,8 @@ class TrafficOverlay:
         self._state = TrafficState.free_flow(graph.n_edges)
         self._snapshots: dict[tuple[str, str, ProfileOptions], Weights] = {}
         self._snappable: dict[tuple[str, ProfileOptions], np.ndarray] = {}
+        #: roads of the highway classes a request excludes (``ProfileOptions.exclude``)
+        self._excluded: dict[frozenset[str], np.ndarray] = {}
         self._segments: tuple[np.ndarray, ...] | None = None
         self._way_edges: dict[int, np.ndarray] | None = None
         self.version = 0  #: changes to the entries (public, deterministic across workers)
@@ -356,7 +359,9 @@ class TrafficOverlay:
                 at: datetime | None = None,
                 options: ProfileOptions | None = None) -> Weights:
         """The weights of ``profile`` valid at ``at`` (default now): expired entries stop
-        counting by themselves, future ones start by themselves."""
+        counting by themselves, future ones start by themselves. ``options`` may close road
+        classes for the request (``ProfileOptions(exclude=...)``): a snapshot of its own,
+        cached and updated like the others."""
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}: expected one of {PROFILES}")
         if metric not in METRICS:
@@ -535,7 +540,7 @@ class TrafficOverlay:
         st.closed[edges], st.speed_kmh[edges] = closed, speed
         st.factor[edges], st.opened[edges] = factor, opened
 
-    def _rebuild_snapshot(self, key: tuple[str, str, ProfileOptions],
+    def _rebuild_snapshot(self, key: tuple[str, Metric, ProfileOptions],
                           old: Weights | None) -> Weights:
         """The snapshot of ``key`` at the current state, written into a recycled buffer.
 
@@ -546,8 +551,18 @@ class TrafficOverlay:
         recomputing only the roads and arcs changed since the state it holds."""
         profile, metric, options = key
         g = self.graph
-        tc = self.turn_costs(profile, options)
+        # excluded classes close roads, not turns: the turn costs stay the profile's
+        tc = self.turn_costs(profile, dataclasses.replace(options, exclude=frozenset())
+                             if options.exclude else options)
         turn = self._conditions.apply(tc, metric)
+        closed = self._excluded_mask(options.exclude)
+
+        def weigh(idx: np.ndarray, of: Metric) -> np.ndarray:
+            w = profile_weights(profile, g, idx, self._state, metric=of, options=options)
+            if closed is not None:
+                w[closed[idx]] = np.inf
+            return w
+
         pools = self.__dict__.setdefault("_snapshot_buffers", {})
         buf, changed = _SnapshotBuffer.take(pools.setdefault(key, []), g.n_edges,
                                             len(self._to_road), metric != "time",
@@ -555,22 +570,18 @@ class TrafficOverlay:
         try:
             if changed is None:  # unrelated content: everything
                 idx = np.arange(g.n_edges)
-                buf.values[:] = profile_weights(profile, g, idx, self._state, metric=metric,
-                                                options=options)
+                buf.values[:] = weigh(idx, metric)
                 buf.normal[:] = normal_time(g, idx, self._state)
                 if buf.time is not None:
-                    buf.time[:] = profile_weights(profile, g, idx, self._state,
-                                                  metric="time", options=options)
+                    buf.time[:] = weigh(idx, "time")
                 np.add(turn, buf.values[self._to_road], out=buf.arc)
             else:
                 roads, cond_arcs = changed
                 if len(roads):
-                    buf.values[roads] = profile_weights(profile, g, roads, self._state,
-                                                        metric=metric, options=options)
+                    buf.values[roads] = weigh(roads, metric)
                     buf.normal[roads] = normal_time(g, roads, self._state)
                     if buf.time is not None:
-                        buf.time[roads] = profile_weights(profile, g, roads, self._state,
-                                                          metric="time", options=options)
+                        buf.time[roads] = weigh(roads, "time")
                 arcs = np.unique(np.concatenate([self.turns.arcs_into(roads), cond_arcs]))
                 buf.arc[arcs] = turn[arcs] + buf.values[self._to_road[arcs]]
         except BaseException:
@@ -583,12 +594,24 @@ class TrafficOverlay:
             free = TrafficState.free_flow(g.n_edges)
             snappable = np.isfinite(profile_weights(profile, g, np.arange(g.n_edges), free,
                                                     metric="distance", options=options))
+            if closed is not None:
+                snappable &= ~closed
             snappable.flags.writeable = False
             self._snappable[(profile, options)] = snappable
         return Weights.build(values, profile=profile, metric=metric, version=self.version,
                              state=self._state_version, normal_time=normal, time=time,
                              snappable=snappable, options=options, turns=tc, turn=turn,
                              arc=arc, to_road=self._to_road)
+
+    def _excluded_mask(self, exclude: frozenset[str]) -> np.ndarray | None:
+        """The roads ``exclude`` closes (cached per class set), ``None`` for none."""
+        if not exclude:
+            return None
+        mask = self._excluded.get(exclude)
+        if mask is None:
+            mask = self._excluded[exclude] = excluded_edges(self.graph, exclude)
+            mask.flags.writeable = False
+        return mask
 
     # -------------------------------------------------------------- building entries
     def _build(self, change: Change, *, at: datetime) -> Entry:
@@ -678,7 +701,7 @@ class TrafficOverlay:
                 raise TrafficInputError([str(exc)]) from None
             point = shapely.Point(lon, lat)
             edges = self._edges_touching(point, buffer_m=change.radius_m)
-            edges = edges[(g.flags[edges] & np.uint32(T.F_BARRIER)) != 0]
+            edges = edges[(g.flags[edges] & np.uint32(tags.F_BARRIER)) != 0]
             if len(edges) == 0:
                 raise TrafficInputError([f"no barrier within {change.radius_m:.0f} m of "
                                          f"({lat:.6f}, {lon:.6f})"])
@@ -873,11 +896,11 @@ def _check_factor(factor: float) -> None:
 
 
 def _class_codes(classes: Sequence[str]) -> list[int]:
-    unknown = [c for c in classes if c not in T.HIGHWAY_CODE]
+    unknown = [c for c in classes if c not in tags.HIGHWAY_CODE]
     if unknown or not classes:
         raise TrafficInputError([f"unknown road classes {unknown or classes}; known: "
-                                 f"{', '.join(T.HIGHWAY_CLASSES)}"])
-    return [T.HIGHWAY_CODE[c] for c in classes]
+                                 f"{', '.join(tags.HIGHWAY_CLASSES)}"])
+    return [tags.HIGHWAY_CODE[c] for c in classes]
 
 
 def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> shapely.Geometry:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.extract import tags as T
+from engine.extract import tags
 
 if TYPE_CHECKING:
     from engine.graph import RoadGraph
@@ -210,8 +210,8 @@ def road_bearings(graph: RoadGraph, lookahead_m: float = BEARING_LOOKAHEAD_M
 
 def _applies(control: np.ndarray, reversed_: np.ndarray) -> np.ndarray:
     """Whether a control point applies to a road in its direction (``*:direction`` tags)."""
-    fwd_only = (control & T.CTRL_FORWARD) != 0
-    back_only = (control & T.CTRL_BACKWARD) != 0
+    fwd_only = (control & tags.CTRL_FORWARD) != 0
+    back_only = (control & tags.CTRL_BACKWARD) != 0
     return ~(fwd_only & reversed_) & ~(back_only & ~reversed_)
 
 
@@ -261,19 +261,19 @@ def build_turn_graph(graph: RoadGraph, restrictions: Iterable[Any] = (), *,
                 & (np.abs(np.nan_to_num(angle)) >= 150.0))
     kind[reversal] |= ARC_REVERSAL
     flags = graph.flags
-    roundabout = (flags & np.uint32(T.F_ROUNDABOUT)) != 0
+    roundabout = (flags & np.uint32(tags.F_ROUNDABOUT)) != 0
     kind[roundabout[a_tail] | roundabout[a_head]] |= ARC_ROUNDABOUT
-    barrier = graph.highway == T.HIGHWAY_CODE["barrier"]
+    barrier = graph.highway == tags.HIGHWAY_CODE["barrier"]
     kind[barrier[a_tail] | barrier[a_head]] |= ARC_BARRIER
     control = _point_control(graph)
     if control.any():  # controls are graph nodes (the extract splits roads there)
         junction_control = control[head_j[a_tail]]
-        reversed_ = (flags & np.uint32(T.F_REVERSED)) != 0
+        reversed_ = (flags & np.uint32(tags.F_REVERSED)) != 0
         applies = _applies(junction_control, reversed_[a_tail])
-        for bit, arc_bit in ((T.CTRL_SIGNAL, ARC_SIGNAL), (T.CTRL_STOP, ARC_STOP),
-                             (T.CTRL_GIVE_WAY, ARC_GIVE_WAY)):
+        for bit, arc_bit in ((tags.CTRL_SIGNAL, ARC_SIGNAL), (tags.CTRL_STOP, ARC_STOP),
+                             (tags.CTRL_GIVE_WAY, ARC_GIVE_WAY)):
             kind[((junction_control & bit) != 0) & applies] |= arc_bit
-        kind[(junction_control & T.CTRL_GATE) != 0] |= ARC_GATE  # both ways
+        kind[(junction_control & tags.CTRL_GATE) != 0] |= ARC_GATE  # both ways
     if progress:
         progress("turn graph", 1, 3)
 
@@ -324,7 +324,7 @@ def build_turn_graph(graph: RoadGraph, restrictions: Iterable[Any] = (), *,
 def _point_control(graph: RoadGraph) -> np.ndarray:
     control = getattr(graph, "point_control", None)
     if control is None or len(control) != len(graph.point_lat):
-        control = np.where(graph.point_signal, T.CTRL_SIGNAL, 0).astype(np.uint8)
+        control = np.where(graph.point_signal, tags.CTRL_SIGNAL, 0).astype(np.uint8)
     return np.asarray(control, dtype=np.uint8)
 
 

@@ -14,8 +14,12 @@ with the oracle.
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import FrozenInstanceError, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,19 +29,22 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra as scipy_dijkstra
 
 from conftest import shared_file
-from engine.cch import CCHIndex, CCHMetrics, Metric
+from engine.cch import CCHIndex, CCHMetric, CCHMetrics, CCHTopology, QueryStatus
 from engine.cch.contract import undirected_arcs
 from engine.cch.order import nested_dissection_order, undirected_simple_graph
+from engine.cch.topology import TOPOLOGY_FIELDS
 from engine.graph import RoadGraph
 from engine.io import load_graph
 from engine.traffic import TrafficOverlay
 from engine.turns import TurnGraph
 
+Graph = RoadGraph | TurnGraph  # the CCH runs on either (the router: on the turn graph)
+
 RTOL = 1e-9  # float sums in another order than Dijkstra's: equal up to rounding
 
 
 # --------------------------------------------------------------------------- helpers
-def oracle(graph: RoadGraph, w: np.ndarray, sources: np.ndarray) -> np.ndarray:
+def oracle(graph: Graph, w: np.ndarray, sources: np.ndarray) -> np.ndarray:
     """Distances from ``sources`` to every node (scipy), cheapest of parallel edges."""
     n = graph.n_nodes
     ok = np.isfinite(w) & (graph.tail != graph.head)
@@ -57,7 +64,7 @@ def assert_costs(got: np.ndarray, want: np.ndarray) -> None:
     np.testing.assert_allclose(got[fin], want[fin], rtol=RTOL, atol=1e-9)
 
 
-def check_path(graph: RoadGraph, w: np.ndarray, edges: np.ndarray, start: int, end: int,
+def check_path(graph: Graph, w: np.ndarray, edges: np.ndarray, start: int, end: int,
                inner_cost: float) -> None:
     """``edges`` is a connected walk ``start -> end`` priced ``inner_cost``."""
     if start == end and len(edges) == 0:
@@ -69,13 +76,13 @@ def check_path(graph: RoadGraph, w: np.ndarray, edges: np.ndarray, start: int, e
     assert np.isclose(w[edges].sum(), inner_cost, rtol=RTOL, atol=1e-9)
 
 
-def same_metric(a: Metric, b: Metric) -> bool:
+def same_metric(a: CCHMetric, b: CCHMetric) -> bool:
     return all(np.array_equal(x, y) for x, y in ((a.up, b.up), (a.down, b.down),
                                                  (a.via_up, b.via_up),
                                                  (a.via_down, b.via_down)))
 
 
-def all_pairs_check(index: CCHIndex, metric: Metric, graph: RoadGraph, w: np.ndarray,
+def all_pairs_check(index: CCHIndex, metric: CCHMetric, graph: Graph, w: np.ndarray,
                     rng: np.random.Generator, n_sources: int, per_source: int,
                     n_paths: int) -> None:
     """``n_sources * per_source`` random pairs against scipy; ``n_paths`` of them with paths."""
@@ -108,17 +115,17 @@ def car_arcs(road: RoadGraph) -> np.ndarray:
 # --------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def monaco_t(monaco: RoadGraph) -> tuple[TurnGraph, np.ndarray]:
-    return monaco.turns, car_arcs(monaco)
+    return monaco.turn_graph(), car_arcs(monaco)
 
 
 @pytest.fixture(scope="module")
 def monaco_cch(monaco: RoadGraph) -> CCHIndex:
-    return CCHIndex.load_or_build(monaco.turns)
+    return CCHIndex.load_or_build(monaco.turn_graph())
 
 
 @pytest.fixture(scope="module")
 def andorra_cch(andorra: RoadGraph) -> CCHIndex:
-    return CCHIndex.load_or_build(andorra.turns)
+    return CCHIndex.load_or_build(andorra.turn_graph())
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +135,7 @@ def helsinki() -> RoadGraph:
 
 @pytest.fixture(scope="module")
 def helsinki_cch(helsinki: RoadGraph) -> CCHIndex:
-    return CCHIndex.load_or_build(helsinki.turns)
+    return CCHIndex.load_or_build(helsinki.turn_graph())
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +147,7 @@ def ny() -> RoadGraph:
 def city(request: pytest.FixtureRequest) -> tuple[TurnGraph, CCHIndex, np.ndarray]:
     """A real extract's turn graph, its CCH and the car's free-flow arc weights."""
     graph = request.getfixturevalue(request.param)
-    return graph.turns, request.getfixturevalue(f"{request.param}_cch"), car_arcs(graph)
+    return graph.turn_graph(), request.getfixturevalue(f"{request.param}_cch"), car_arcs(graph)
 
 
 # --------------------------------------------------------------------------- order, contraction
@@ -166,7 +173,7 @@ def test_order_is_rank_to_node_with_separators_last(monaco: RoadGraph) -> None:
     top = set(grid_order[-side:].tolist())
     rest = [v for v in range(side * side) if v not in top]
     # removing the top `side` nodes disconnects the grid
-    adj = {v: set() for v in rest}
+    adj: dict[int, set[int]] = {v: set() for v in rest}
     for a, b in pairs:
         if a in adj and b in adj:
             adj[a].add(b)
@@ -180,12 +187,13 @@ def test_order_is_rank_to_node_with_separators_last(monaco: RoadGraph) -> None:
     assert len(seen) < len(rest)
 
 
-def test_contraction_is_a_chordal_supergraph(monaco: RoadGraph, monaco_cch: CCHIndex) -> None:
+def test_contraction_is_a_chordal_supergraph(monaco_t: tuple[TurnGraph, np.ndarray],
+                                              monaco_cch: CCHIndex) -> None:
     """The directed arcs are the directions of the chordal supergraph's arcs that some
     directed path through lower ranks can make finite; the elimination tree, the triangle
     lists and the edge map agree with it."""
-    ix = monaco_cch
-    monaco = monaco.turns  # the hierarchy is over the turn graph
+    ix = monaco_cch.topology
+    monaco = monaco_t[0]  # the hierarchy is over the turn graph
     n = ix.n_nodes
     xadj, adj = undirected_simple_graph(n, monaco.tail, monaco.head)
     up_first, up_head, parent, ok_up, ok_dn = undirected_arcs(n, monaco.tail, monaco.head,
@@ -248,28 +256,42 @@ def test_contraction_is_a_chordal_supergraph(monaco: RoadGraph, monaco_cch: CCHI
         assert np.array_equal(ix.edge_slot[e], ix.in_slot[ix.in_first[x]:ix.in_first[x + 1]])
 
 
-def test_index_is_cached_next_to_the_graph(monaco: RoadGraph, tmp_path: Path) -> None:
-    monaco = monaco.turns
+def test_index_is_cached_next_to_the_graph(monaco_t: tuple[TurnGraph, np.ndarray],
+                                           tmp_path: Path) -> None:
+    monaco = monaco_t[0]
     built = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
     assert built.meta["source"] == "built"
     files = list(tmp_path.glob("cch-*.npz"))
     assert len(files) == 1
     loaded = CCHIndex.load_or_build(monaco, cache_dir=tmp_path)
     assert loaded.meta["source"] == str(files[0])
-    for name in ("order", "f_first", "b_first", "head", "edge_slot", "parent"):
-        assert np.array_equal(getattr(built, name), getattr(loaded, name))
+    for name in TOPOLOGY_FIELDS:
+        a, b = getattr(built.topology, name), getattr(loaded.topology, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+        assert not b.flags.writeable, name
+    assert loaded.topology.undirected_arcs == built.topology.undirected_arcs
+    # the packed query rows are the named arrays
+    assert np.shares_memory(loaded.topology.f_first, loaded.topology.firsts)
+    assert np.shares_memory(loaded.topology.rank, loaded.topology.parent_rank)
+    with pytest.raises(FrozenInstanceError):
+        loaded.topology.head = loaded.topology.head  # type: ignore[misc]
+    # arrays of another dtype or length are refused, not converted
+    with pytest.raises(ValueError, match="head"):
+        replace(loaded.topology, head=loaded.topology.head.astype(np.int64))
+    with pytest.raises(ValueError, match="edge_slot"):
+        replace(loaded.topology, edge_slot=loaded.topology.edge_slot[:-1])
     files[0].write_bytes(b"garbage")  # a broken cache file is rebuilt, never an error
     assert CCHIndex.load_or_build(monaco, cache_dir=tmp_path).meta["source"] == "built"
 
 
 # --------------------------------------------------------------------------- exactness
-def test_free_flow_10000_pairs(city: tuple[RoadGraph, CCHIndex]) -> None:
+def test_free_flow_10000_pairs(city: tuple[TurnGraph, CCHIndex, np.ndarray]) -> None:
     graph, index, w = city
     metric = index.customize(w)
     all_pairs_check(index, metric, graph, w, np.random.default_rng(1), 100, 100, 1000)
 
 
-def test_random_weights_with_zeros_and_closures(city: tuple[RoadGraph, CCHIndex]) -> None:
+def test_random_weights_with_zeros_and_closures(city: tuple[TurnGraph, CCHIndex, np.ndarray]) -> None:
     graph, index, _ = city
     rng = np.random.default_rng(2)
     w = rng.uniform(0.0, 100.0, graph.n_edges)
@@ -292,7 +314,7 @@ def test_random_weights_with_zeros_and_closures(city: tuple[RoadGraph, CCHIndex]
             assert cost == D[i, t]
 
 
-def test_partial_customization_sequence(city: tuple[RoadGraph, CCHIndex]) -> None:
+def test_partial_customization_sequence(city: tuple[TurnGraph, CCHIndex, np.ndarray]) -> None:
     """Closures, reopenings, slowdowns and speed-ups, one batch after the other: each partial
     result equals a fresh full customization exactly, and the oracle."""
     graph, index, w = city
@@ -325,13 +347,13 @@ def test_update_keeps_the_old_metric_valid(monaco_t: tuple[TurnGraph, np.ndarray
     index = monaco_cch
     w = w_free.copy()
     old = index.customize(w)
-    snapshot = [a.copy() for a in (old.up, old.down, old.via_up, old.via_down)]
+    parts: list[np.ndarray] = [old.up, old.down, old.via_up, old.via_down]
+    snapshot = [a.copy() for a in parts]
     edges = np.flatnonzero(np.isfinite(w))[:200]
     w2 = w.copy()
     w2[edges] = np.inf
     new = index.update(old, w2, edges)
-    assert all(np.array_equal(a, b) for a, b in zip(snapshot, (old.up, old.down, old.via_up,
-                                                               old.via_down)))
+    assert all(np.array_equal(a, b) for a, b in zip(snapshot, parts))
     assert not same_metric(old, new)
     with pytest.raises(ValueError):
         old.up[0] = 1.0  # read-only
@@ -346,7 +368,7 @@ def test_update_keeps_the_old_metric_valid(monaco_t: tuple[TurnGraph, np.ndarray
     assert np.array_equal(held, expected)
 
 
-def test_seeds_and_targets_with_offsets(city: tuple[RoadGraph, CCHIndex]) -> None:
+def test_seeds_and_targets_with_offsets(city: tuple[TurnGraph, CCHIndex, np.ndarray]) -> None:
     """Routes start and end mid-edge: min over seeds i and targets j of
     seed_cost[i] + d(seed i, target j) + target_cost[j]."""
     graph, index, w = city
@@ -375,7 +397,7 @@ def test_seeds_and_targets_with_offsets(city: tuple[RoadGraph, CCHIndex]) -> Non
         assert c2 == cost and np.array_equal(e2, edges)
 
 
-def test_one_to_many_and_many_to_many(city: tuple[RoadGraph, CCHIndex]) -> None:
+def test_one_to_many_and_many_to_many(city: tuple[TurnGraph, CCHIndex, np.ndarray]) -> None:
     graph, index, w = city
     rng = np.random.default_rng(5)
     metric = index.customize(w)
@@ -405,14 +427,14 @@ def test_one_to_many_and_many_to_many(city: tuple[RoadGraph, CCHIndex]) -> None:
 def test_parallel_customization_is_identical(monaco_t: tuple[TurnGraph, np.ndarray],
         monaco_cch: CCHIndex) -> None:
     _, w_free = monaco_t
-    assert len(monaco_cch.part_first) - 1 >= 2
+    assert monaco_cch.topology.n_parts >= 2
     w = w_free.copy()
     seq = monaco_cch.customize(w, parallel=False)
     par = monaco_cch.customize(w, parallel=True)
     assert "parallel" in par.info["mode"]
     assert same_metric(seq, par)
     # parts are whole subtrees: every node's parent is in its part or in the top
-    ix = monaco_cch
+    ix = monaco_cch.topology
     part = np.full(ix.n_nodes, -1)
     for i in range(len(ix.part_first) - 1):
         part[ix.part_nodes[ix.part_first[i]:ix.part_first[i + 1]]] = i
@@ -505,17 +527,19 @@ def test_metrics_follow_the_overlay(monaco: RoadGraph, monaco_cch: CCHIndex) -> 
 
     arr = W3.values * 1.5
     arr.flags.writeable = False
+    assert W3.turns is not None
     adhoc = Weights.build(arr, profile="car", metric="time", version=-1,
                           normal_time=W3.normal_time, turns=W3.turns,
-                          to_road=monaco.turns.to_road())
+                          to_road=monaco.turn_graph().to_road())
     assert metrics.get(adhoc) is metrics.get(adhoc)
     rng = np.random.default_rng(7)
-    all_pairs_check(monaco_cch, metrics.get(W2), monaco.turns, W2.arc, rng, 20, 50, 50)
+    all_pairs_check(monaco_cch, metrics.get(W2), monaco.turn_graph(), W2.arc, rng, 20, 50, 50)
     # a time-conditional restriction or a closure re-prices only the arcs entering the
     # changed roads: partial customization touches those
     changed = overlay.changed_arcs_since(W1.state)
-    assert changed is not None and set(changed.tolist()) >= set(
-        monaco.turns.arcs_into(overlay.changed_edges_since(W1.state)).tolist())
+    roads = overlay.changed_edges_since(W1.state)
+    assert changed is not None and roads is not None
+    assert set(changed.tolist()) >= set(monaco.turn_graph().arcs_into(roads).tolist())
 
 
 def test_concurrent_updates_and_queries(monaco_t: tuple[TurnGraph, np.ndarray],
@@ -552,7 +576,7 @@ def test_concurrent_updates_and_queries(monaco_t: tuple[TurnGraph, np.ndarray],
 
 
 # --------------------------------------------------------------------------- fast paths
-def reference_customization(ix: CCHIndex, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def reference_customization(ix: CCHTopology, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The slow twin of the customization kernels: plain Python sets and dicts, straight
     from the definition (the cheapest input edge, lowest id first; then every middle node
     ``y`` adjacent to both ends, lowest rank first, a strict improvement taking its place)."""
@@ -599,19 +623,19 @@ def reference_customization(ix: CCHIndex, w: np.ndarray) -> tuple[np.ndarray, np
 def test_kernels_match_the_reference_customization() -> None:
     """Full (branch-free via update, unsigned indices), parallel and partial customization
     give exactly the weights and vias of the plain-Python definition, ties included."""
-    graph = load_graph(shared_file("osm/monaco_osrm-bindings.osm.pbf")).turns
+    graph = load_graph(shared_file("osm/monaco_osrm-bindings.osm.pbf")).turn_graph()
     index = CCHIndex.build(graph)
     rng = np.random.default_rng(11)
     w = rng.integers(0, 6, graph.n_edges).astype(float)  # ties everywhere, zeros
     w[rng.random(graph.n_edges) < 0.1] = np.inf
-    W, V = reference_customization(index, w)
+    W, V = reference_customization(index.topology, w)
     for metric in (index.customize(w, parallel=False), index.customize(w, parallel=True)):
         assert np.array_equal(metric.W, W) and np.array_equal(metric.V, V)
     w2 = w.copy()
     edges = rng.choice(graph.n_edges, 200, replace=False)
     w2[edges] = rng.integers(0, 6, 200)
     w2[edges[:50]] = np.inf
-    W2, V2 = reference_customization(index, w2)
+    W2, V2 = reference_customization(index.topology, w2)
     part = index.update(index.customize(w), w2, edges)
     assert part.info["mode"] == "partial"
     assert np.array_equal(part.W, W2) and np.array_equal(part.V, V2)
@@ -623,7 +647,7 @@ def test_parallel_partial_customization_is_identical(monaco_t: tuple[TurnGraph, 
     sequential update and a full customization give, step after step."""
     monaco, w_free = monaco_t
     ix = monaco_cch
-    assert len(ix.part_first) - 1 >= 2
+    assert ix.topology.n_parts >= 2
     rng = np.random.default_rng(12)
     seq = par = ix.customize(w_free)
     w = w_free.copy()
@@ -729,6 +753,100 @@ def test_weight_snapshots_are_recycled(monaco: RoadGraph) -> None:
     for a, b in zip(held_arrays, (held.values, held.normal_time, held.arc)):
         assert np.array_equal(a, b)
     assert held_dist.state == 0
+
+
+_WARM_UP_PROBE = """
+import importlib, json, pkgutil, sys
+from datetime import UTC, datetime
+
+import numpy as np
+from numba.core.dispatcher import Dispatcher
+
+import engine.cch
+from engine.cch import CCHIndex, CCHMetrics, warm_up
+from engine.io import load_graph
+from engine.traffic import Closure, TrafficOverlay
+
+
+def compiled():
+    out = {}
+    for info in pkgutil.iter_modules(engine.cch.__path__):
+        module = importlib.import_module("engine.cch." + info.name)
+        for name, obj in vars(module).items():
+            if isinstance(obj, Dispatcher):
+                out[info.name + "." + name] = len(obj.overloads)
+    return out
+
+
+graph = load_graph(sys.argv[1])
+overlay = TrafficOverlay(graph)
+t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+w = overlay.weights("car", "time", at=t0)
+warm_up()
+before = compiled()
+index = CCHIndex.load_or_build(graph.turn_graph())
+metrics = CCHMetrics(index, overlay)
+metric = metrics.get(w)
+rng = np.random.default_rng(0)
+for parallel in (False, True):
+    index.customize(w.arc, parallel=parallel)
+for k in (10, 200):  # partial: one thread, then the subtree groups
+    overlay.apply(Closure(edges=rng.choice(graph.n_edges, k).tolist()), at=t0)
+    metric = metrics.get(overlay.weights("car", "time", at=t0))
+edges = rng.choice(graph.turn_graph().n_edges, 300)
+closed = np.array(metric.weights)
+closed[edges] = np.inf
+index.update(metric, closed, edges, budget=5)  # gives up
+older = index.customize(w.arc)
+newer = index.update(older, closed, edges[:5])
+del older
+index.update(newer, closed, edges[:5])  # into the older one's buffer: a delta copy
+n = graph.turn_graph().n_nodes
+index.nearest(metric, [0, 1], [0.0, 1.5], [n - 1], [2.0])
+index.query(metric, np.array([3], np.int32), np.zeros(1), np.array([n - 2]), np.zeros(1))
+first = np.array([0, 1, 3], np.int32)
+nodes = np.array([0, 5, 9], np.int32)
+index.many_to_many(metric, first, nodes, np.zeros(3), first, nodes, np.zeros(3))
+index.one_to_many(metric, [0], [0.0], first, nodes, np.zeros(3))
+index.distances(metric, first, nodes, np.zeros(3), first, nodes, np.zeros(3))
+after = compiled()
+print(json.dumps({k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}))
+"""
+
+
+def test_warm_up_compiles_every_kernel(monaco_path: Path) -> None:
+    """After ``warm_up()`` the service's calls (customization in full, in parallel, partial
+    on one thread and on the groups, given up, queries, matrices) compile nothing: no JIT
+    on a request path. A fresh process, so that no earlier test compiled them."""
+    run = subprocess.run([sys.executable, "-c", _WARM_UP_PROBE, str(monaco_path)],
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert json.loads(run.stdout.splitlines()[-1]) == {}
+
+
+def test_a_path_longer_than_the_workspace_grows_it(monaco_t: tuple[TurnGraph, np.ndarray],
+                                                   monaco_cch: CCHIndex) -> None:
+    """The kernel reports OUT_TOO_SMALL with the length needed; the query retries with a
+    larger buffer and returns the same path."""
+    from engine.cch.search import _query_path
+
+    monaco, w = monaco_t
+    metric = monaco_cch.customize(w)
+    rng = np.random.default_rng(16)
+    zero = np.zeros(1)
+    for s, t in rng.integers(0, monaco.n_nodes, (50, 2)):
+        cost, edges = monaco_cch.query(metric, [s], zero, [t], zero)
+        if len(edges) > 3:
+            break
+    ws = monaco_cch.workspace()
+    ws.out = np.zeros(2, dtype=np.int32)
+    topo = monaco_cch.topology
+    status, *_ = _query_path(topo.firsts, topo.head, topo.parent_rank, metric.W, metric.V,
+                             np.array([s], np.int32), zero, np.array([t], np.int32), zero,
+                             ws.dist, ws.ints, ws.flag, ws.stack, ws.out)
+    assert status == QueryStatus.OUT_TOO_SMALL
+    again = monaco_cch.query(metric, [s], zero, [t], zero)
+    assert again[0] == cost and np.array_equal(again[1], edges) and len(ws.out) >= len(edges)
 
 
 # --------------------------------------------------------------------------- New York

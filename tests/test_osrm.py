@@ -305,7 +305,7 @@ def test_exclude_motorway(client, router, monaco):
 
 
 def test_polyline_encoder_matches_the_polyline_package():
-    from api.routers.osrm import encode_polyline
+    from api.osrm.format import encode_polyline
 
     rng = np.random.default_rng(0)
     for trial in range(500):

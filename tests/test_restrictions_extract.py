@@ -19,8 +19,8 @@ from osm_reader import restrictions as oracle_restrictions
 
 from conftest import shared_file
 from engine.extract import RC_CAR, RC_EMERGENCY, TurnRestriction, from_networkx, read_osm_file
-from engine.extract import restrictions as R
-from engine.extract import tags as T
+from engine.extract import restrictions as osm_restrictions
+from engine.extract import tags as osm_tags
 from engine.extract.restrictions import interpret_restriction
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osm"
@@ -64,18 +64,18 @@ FIXTURE_EXPECTED: dict[str, tuple[list[TurnRestriction], list[tuple[str, str]]]]
         [tr(1, "no_left_turn", 101, 102, 2, condition="Mo-Fr 07:00-09:00"),
          tr(2, "no_right_turn", 101, 103, 2, condition="Mo-Fr 16:00-19:00"),
          tr(3, "no_u_turn", 101, 101, 2)],
-        [("no_u_turn", R.KEPT_UNCONDITIONAL), ("no_straight_on", R.SKIP_VEHICLE_CONDITION)],
+        [("no_u_turn", osm_restrictions.KEPT_UNCONDITIONAL), ("no_straight_on", osm_restrictions.SKIP_VEHICLE_CONDITION)],
     ),
     "restrictions_malformed.osm": (
         # 2 (via node off the from way) and 6 (via way not touching) need the graph
         [tr(2, "no_left_turn", 101, 106, 5), tr(6, "no_left_turn", 101, 107, ways=(104,))],
         [("no_left_turn", "malformed: 2 from ways"),
-         ("no_left_turn", R.SKIP_OTHER_VEHICLES),
-         ("no_flying", R.SKIP_UNKNOWN_KIND),
-         ("no_u_turn", R.SKIP_EXEMPT),
+         ("no_left_turn", osm_restrictions.SKIP_OTHER_VEHICLES),
+         ("no_flying", osm_restrictions.SKIP_UNKNOWN_KIND),
+         ("no_u_turn", osm_restrictions.SKIP_EXEMPT),
          ("no_right_turn", "malformed: no via member"),
          ("no_left_turn", "malformed: from member is a node"),
-         ("no_right_turn_on_red", R.SKIP_UNKNOWN_KIND),
+         ("no_right_turn_on_red", osm_restrictions.SKIP_UNKNOWN_KIND),
          ("no_left_turn", "malformed: via node and via ways"),
          ("", "malformed: no restriction value"),
          ("only_straight_on", "malformed: 2 to ways")],
@@ -122,13 +122,13 @@ def test_conditions_of_the_conditional_fixture_evaluate() -> None:
     cond = {r.relation_id: r.condition for r in ex.restrictions}
     monday, saturday = dt.date(2024, 5, 6), dt.date(2024, 5, 11)
     at = dt.datetime.combine
-    assert R.condition_active(cond[1], at(monday, dt.time(8, 0)))
-    assert not R.condition_active(cond[1], at(monday, dt.time(17, 0)))
-    assert not R.condition_active(cond[1], at(saturday, dt.time(8, 0)))
-    assert R.condition_active(cond[2], at(monday, dt.time(17, 0)))
-    assert not R.condition_active(cond[2], at(monday, dt.time(12, 0)))
-    assert not R.condition_active(cond[2], at(saturday, dt.time(17, 0)))
-    assert R.condition_active(cond[3], at(saturday, dt.time(3, 0)))  # None: always
+    assert osm_restrictions.condition_active(cond[1], at(monday, dt.time(8, 0)))
+    assert not osm_restrictions.condition_active(cond[1], at(monday, dt.time(17, 0)))
+    assert not osm_restrictions.condition_active(cond[1], at(saturday, dt.time(8, 0)))
+    assert osm_restrictions.condition_active(cond[2], at(monday, dt.time(17, 0)))
+    assert not osm_restrictions.condition_active(cond[2], at(monday, dt.time(12, 0)))
+    assert not osm_restrictions.condition_active(cond[2], at(saturday, dt.time(17, 0)))
+    assert osm_restrictions.condition_active(cond[3], at(saturday, dt.time(3, 0)))  # None: always
 
 
 def test_via_ways_in_driving_order_with_a_clipped_via_way(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ REAL = {
         45, {"only_straight_on": 27, "no_left_turn": 11, "no_u_turn": 4, "only_left_turn": 2,
              "no_right_turn": 1},
         # relation 50620 has an informal time=7:00-9:00;15:00-18:00 (kept unconditional)
-        [("no_left_turn", R.KEPT_UNCONDITIONAL_TIME)],
+        [("no_left_turn", osm_restrictions.KEPT_UNCONDITIONAL_TIME)],
         {57347: "Mo-Fr 07:00-18:00"}),  # day_on=Mo day_off=Fr hour_on=7 hour_off=18
     "osm/north-bayreuth_graphhopper.osm.gz": (
         40, {"only_straight_on": 17, "only_right_turn": 12, "no_right_turn": 10,
@@ -267,7 +267,7 @@ def test_except(except_: str | None, classes: int) -> None:
     if classes:
         assert [r.classes for r in found] == [classes] and skipped == []
     else:
-        assert found == [] and skipped == [("no_left_turn", R.SKIP_EXEMPT)]
+        assert found == [] and skipped == [("no_left_turn", osm_restrictions.SKIP_EXEMPT)]
 
 
 @pytest.mark.parametrize(
@@ -381,20 +381,20 @@ def test_no_entry_and_no_exit_expand() -> None:
         ({"restriction:conditional": "no_left_turn @ (Mo-Fr 07:00-09:00 AND length>12)"}, [],
          [("no_left_turn", "vehicle condition")]),
         ({"restriction:conditional": "no_left_turn @ (wet)"}, [("no_left_turn", BOTH, None)],
-         [("no_left_turn", R.KEPT_UNCONDITIONAL)]),
+         [("no_left_turn", osm_restrictions.KEPT_UNCONDITIONAL)]),
         ({"restriction:conditional": "no_left_turn @ (when the market is on)"},
-         [("no_left_turn", BOTH, None)], [("no_left_turn", R.KEPT_UNCONDITIONAL)]),
+         [("no_left_turn", BOTH, None)], [("no_left_turn", osm_restrictions.KEPT_UNCONDITIONAL)]),
         ({"restriction:conditional": "no_left_turn"}, [("no_left_turn", BOTH, None)],
-         [("no_left_turn", R.KEPT_UNCONDITIONAL)]),
+         [("no_left_turn", osm_restrictions.KEPT_UNCONDITIONAL)]),
         # plain and conditional together: both kept
         ({"restriction": "no_u_turn", "restriction:conditional": "no_left_turn @ (Sa)"},
          [("no_u_turn", BOTH, None), ("no_left_turn", BOTH, "Sa")], []),
         # an unparsable condition on the plain value's kind merges with it
         ({"restriction": "no_left_turn", "restriction:conditional": "no_left_turn @ (snow)"},
-         [("no_left_turn", BOTH, None)], [("no_left_turn", R.KEPT_UNCONDITIONAL)]),
+         [("no_left_turn", BOTH, None)], [("no_left_turn", osm_restrictions.KEPT_UNCONDITIONAL)]),
         # "none @ ..." (restriction lifted at times) is not modelled: the plain one stays
         ({"restriction": "no_left_turn", "restriction:conditional": "none @ (Sa,Su)"},
-         [("no_left_turn", BOTH, None)], [("none", R.SKIP_CONDITIONAL_NONE)]),
+         [("no_left_turn", BOTH, None)], [("none", osm_restrictions.SKIP_CONDITIONAL_NONE)]),
         # legacy day_on / hour_on tags
         ({"restriction": "no_right_turn", "day_on": "Monday", "day_off": "Friday",
           "hour_on": "07:00", "hour_off": "09:00"},
@@ -402,9 +402,9 @@ def test_no_entry_and_no_exit_expand() -> None:
         ({"restriction": "no_right_turn", "hour_on": "22:00", "hour_off": "6:00"},
          [("no_right_turn", BOTH, "22:00-06:00")], []),
         ({"restriction": "no_right_turn", "hour_on": "sunrise", "hour_off": "sunset"},
-         [("no_right_turn", BOTH, None)], [("no_right_turn", R.KEPT_UNCONDITIONAL)]),
+         [("no_right_turn", BOTH, None)], [("no_right_turn", osm_restrictions.KEPT_UNCONDITIONAL)]),
         ({"restriction": "no_right_turn", "time": "7:00-9:00"},
-         [("no_right_turn", BOTH, None)], [("no_right_turn", R.KEPT_UNCONDITIONAL_TIME)]),
+         [("no_right_turn", BOTH, None)], [("no_right_turn", osm_restrictions.KEPT_UNCONDITIONAL_TIME)]),
     ],
 )
 def test_conditions(tags, expected, skipped) -> None:
@@ -420,7 +420,7 @@ def test_except_applies_to_conditional_restrictions() -> None:
     assert [(r.classes, r.condition) for r in found] == [(RC_CAR, "Mo-Fr 07:00-09:00")]
     found, skipped = one({"restriction:conditional": "no_left_turn @ (Mo-Fr 07:00-09:00)",
                           "except": "motorcar"})
-    assert found == [] and skipped == [("no_left_turn", R.SKIP_EXEMPT)]
+    assert found == [] and skipped == [("no_left_turn", osm_restrictions.SKIP_EXEMPT)]
 
 
 @pytest.mark.parametrize(
@@ -446,9 +446,9 @@ def test_except_applies_to_conditional_restrictions() -> None:
     ],
 )
 def test_legacy_condition(tags, condition) -> None:
-    assert R.legacy_condition(tags) == condition
+    assert osm_restrictions.legacy_condition(tags) == condition
     if condition:
-        assert R.valid_condition(condition)
+        assert osm_restrictions.valid_condition(condition)
 
 
 @pytest.mark.parametrize(
@@ -469,29 +469,29 @@ def test_legacy_condition(tags, condition) -> None:
     ],
 )
 def test_parse_conditional(value: str, pairs) -> None:
-    assert R.parse_conditional(value) == pairs
+    assert osm_restrictions.parse_conditional(value) == pairs
 
 
 def test_condition_active() -> None:
     monday = dt.date(2024, 5, 6)
     at = dt.datetime.combine
-    assert R.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(8, 0)))
-    assert R.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(7, 0)))
-    assert not R.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(9, 0)))
-    assert not R.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(6, 59)))
-    assert not R.condition_active("Mo-Fr 07:00-09:00", at(monday + dt.timedelta(5), dt.time(8)))
+    assert osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(8, 0)))
+    assert osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(7, 0)))
+    assert not osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(9, 0)))
+    assert not osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(6, 59)))
+    assert not osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday + dt.timedelta(5), dt.time(8)))
     # wrapping midnight
-    assert R.condition_active("22:00-06:00", at(monday, dt.time(23, 0)))
-    assert R.condition_active("22:00-06:00", at(monday, dt.time(5, 0)))
-    assert not R.condition_active("22:00-06:00", at(monday, dt.time(12, 0)))
+    assert osm_restrictions.condition_active("22:00-06:00", at(monday, dt.time(23, 0)))
+    assert osm_restrictions.condition_active("22:00-06:00", at(monday, dt.time(5, 0)))
+    assert not osm_restrictions.condition_active("22:00-06:00", at(monday, dt.time(12, 0)))
     # None means always; wall-clock time, the tzinfo is not converted
-    assert R.condition_active(None, at(monday, dt.time(12, 0)))
+    assert osm_restrictions.condition_active(None, at(monday, dt.time(12, 0)))
     tokyo = dt.timezone(dt.timedelta(hours=9))
-    assert R.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(8, 0), tzinfo=tokyo))
+    assert osm_restrictions.condition_active("Mo-Fr 07:00-09:00", at(monday, dt.time(8, 0), tzinfo=tokyo))
     # unknown state counts as active (the safe reading)
-    assert R.condition_active("Mo-Fr 07:00-09:00 unknown", at(monday, dt.time(8, 0)))
+    assert osm_restrictions.condition_active("Mo-Fr 07:00-09:00 unknown", at(monday, dt.time(8, 0)))
     with pytest.raises(ValueError, match="cannot parse"):
-        R.condition_active("weight>7.5", at(monday, dt.time(8, 0)))
+        osm_restrictions.condition_active("weight>7.5", at(monday, dt.time(8, 0)))
 
 
 @pytest.mark.parametrize(
@@ -501,7 +501,7 @@ def test_condition_active() -> None:
      ("", False), ("   ", False), (None, False), ("(Mo-Fr 07:00-09:00)", False)],
 )
 def test_valid_condition(condition, valid: bool) -> None:
-    assert R.valid_condition(condition) is valid
+    assert osm_restrictions.valid_condition(condition) is valid
 
 
 DAYS = ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]
@@ -519,9 +519,9 @@ def test_legacy_condition_means_what_it_says(d1: int, d2: int, h1: int, h2: int,
     interval that wraps midnight ends the next morning)."""
     if h1 == h2 or (h1 == 0 and h2 == 24):
         return
-    cond = R.legacy_condition({"day_on": DAYS[d1], "day_off": DAYS[d2],
+    cond = osm_restrictions.legacy_condition({"day_on": DAYS[d1], "day_off": DAYS[d2],
                                "hour_on": f"{h1}:00", "hour_off": f"{h2}"})
-    assert cond and R.valid_condition(cond)
+    assert cond and osm_restrictions.valid_condition(cond)
     days = {(d1 + k) % 7 for k in range((d2 - d1) % 7 + 1)}
     minute = when.hour * 60 + when.minute
     start, end = h1 * 60, h2 * 60
@@ -530,11 +530,11 @@ def test_legacy_condition_means_what_it_says(d1: int, d2: int, h1: int, h2: int,
     else:  # 22:00-06:00: the evening of a listed day and the next morning
         expected = ((when.weekday() in days and minute >= start)
                     or ((when.weekday() - 1) % 7 in days and minute < end))
-    assert R.condition_active(cond, when) is expected
+    assert osm_restrictions.condition_active(cond, when) is expected
 
 
 @given(
-    kind=st.sampled_from(sorted(R.KINDS)),
+    kind=st.sampled_from(sorted(osm_restrictions.KINDS)),
     conds=st.lists(st.sampled_from(["Mo-Fr 07:00-09:00", "Sa,Su", "22:00-06:00",
                                     "Mo-Fr 07:00-09:00; Sa 10:00-12:00", "PH off",
                                     "Jan-Mar Mo 08:00-10:00"]),
@@ -545,7 +545,7 @@ def test_conditional_round_trip(kind: str, conds: list[str], parens: bool) -> No
     """Any list of ``kind @ (condition)`` joined with ``;`` parses back; parentheses may be
     left out when the condition has no ``;``."""
     parts = [f"{kind} @ ({c})" if parens or ";" in c else f"{kind} @ {c}" for c in conds]
-    assert R.parse_conditional("; ".join(parts)) == [(kind, c) for c in conds]
+    assert osm_restrictions.parse_conditional("; ".join(parts)) == [(kind, c) for c in conds]
     found, skipped = one({"restriction:conditional": "; ".join(parts)})
     assert [r.condition for r in found] == conds and skipped == []
 
@@ -553,14 +553,14 @@ def test_conditional_round_trip(kind: str, conds: list[str], parens: bool) -> No
 # ------------------------------------------------------------------------------ (d) controls
 CONTROLS = {
     1: 0,
-    2: T.CTRL_SIGNAL | T.CTRL_FORWARD,
-    3: T.CTRL_STOP | T.CTRL_BACKWARD,
-    4: T.CTRL_GIVE_WAY,
-    5: T.CTRL_STOP | T.CTRL_STOP_ALL,
-    6: T.CTRL_SIGNAL | T.CTRL_BACKWARD,
-    7: T.CTRL_STOP | T.CTRL_STOP_MINOR | T.CTRL_FORWARD,
-    8: T.CTRL_SIGNAL,
-    9: T.CTRL_GIVE_WAY,
+    2: osm_tags.CTRL_SIGNAL | osm_tags.CTRL_FORWARD,
+    3: osm_tags.CTRL_STOP | osm_tags.CTRL_BACKWARD,
+    4: osm_tags.CTRL_GIVE_WAY,
+    5: osm_tags.CTRL_STOP | osm_tags.CTRL_STOP_ALL,
+    6: osm_tags.CTRL_SIGNAL | osm_tags.CTRL_BACKWARD,
+    7: osm_tags.CTRL_STOP | osm_tags.CTRL_STOP_MINOR | osm_tags.CTRL_FORWARD,
+    8: osm_tags.CTRL_SIGNAL,
+    9: osm_tags.CTRL_GIVE_WAY,
     10: 0,
     11: 0,
 }
@@ -570,16 +570,16 @@ def test_control_bits_and_reversed_edges_on_a_fixture() -> None:
     ex = read_osm_file(FIXTURES / "controls.osm")
     assert len(ex.point_control) == len(ex.point_lat) == len(ex.point_signal)
     assert dict(zip(ex.point_osm_id, ex.point_control)) == CONTROLS
-    assert [bool(c & T.CTRL_SIGNAL) for c in ex.point_control] == ex.point_signal
-    assert CONTROLS == {n: T.interpret_control(t) for n, t in
+    assert [bool(c & osm_tags.CTRL_SIGNAL) for c in ex.point_control] == ex.point_signal
+    assert CONTROLS == {n: osm_tags.interpret_control(t) for n, t in
                         read_osm(FIXTURES / "controls.osm").node_tags.items()} | {1: 0, 11: 0}
     ways = read_osm(FIXTURES / "controls.osm").ways
     for pts, way, flags in zip(ex.edge_points, ex.edge_way, ex.edge_flags):
         ids = [ex.point_osm_id[p] for p in pts]
         along = _contiguous(ids, ways[way])
         assert along != _contiguous(ids[::-1], ways[way]), ids
-        assert bool(flags & T.F_REVERSED) is (not along), (way, ids)
-    assert sum(bool(f & T.F_REVERSED) for f in ex.edge_flags) == len(ex.edge_flags) // 2
+        assert bool(flags & osm_tags.F_REVERSED) is (not along), (way, ids)
+    assert sum(bool(f & osm_tags.F_REVERSED) for f in ex.edge_flags) == len(ex.edge_flags) // 2
 
 
 def _contiguous(ids: list[int], way: list[int]) -> bool:
@@ -594,42 +594,42 @@ def test_reversed_flag_on_monaco() -> None:
     ways = read_osm(path).ways
     for e, (pts, way, flags) in enumerate(zip(ex.edge_points, ex.edge_way, ex.edge_flags)):
         twin = ex.edge_twin[e]
-        assert bool(flags & T.F_REVERSED) is (twin >= 0 and twin < e)
+        assert bool(flags & osm_tags.F_REVERSED) is (twin >= 0 and twin < e)
         if way:
             ids = [ex.point_osm_id[p] for p in pts]
-            assert _contiguous(ids if not flags & T.F_REVERSED else ids[::-1], ways[way])
-    assert T.describe_flags(T.F_REVERSED | T.F_ONEWAY) == ["oneway", "reversed"]
+            assert _contiguous(ids if not flags & osm_tags.F_REVERSED else ids[::-1], ways[way])
+    assert osm_tags.describe_flags(osm_tags.F_REVERSED | osm_tags.F_ONEWAY) == ["oneway", "reversed"]
 
 
 def test_signals_fixture_keeps_point_signal() -> None:
     ex = read_osm_file(FIXTURES / "signals.osm")
     by_id = dict(zip(ex.point_osm_id, zip(ex.point_signal, ex.point_control)))
-    assert by_id == {1: (False, 0), 2: (True, T.CTRL_SIGNAL), 3: (True, T.CTRL_SIGNAL),
+    assert by_id == {1: (False, 0), 2: (True, osm_tags.CTRL_SIGNAL), 3: (True, osm_tags.CTRL_SIGNAL),
                      4: (False, 0)}
 
 
 @pytest.mark.parametrize(
     ("tags", "bits"),
     [
-        ({"highway": "traffic_signals"}, T.CTRL_SIGNAL),
+        ({"highway": "traffic_signals"}, osm_tags.CTRL_SIGNAL),
         ({"highway": "traffic_signals", "traffic_signals:direction": "forward"},
-         T.CTRL_SIGNAL | T.CTRL_FORWARD),
+         osm_tags.CTRL_SIGNAL | osm_tags.CTRL_FORWARD),
         ({"highway": "traffic_signals", "traffic_signals:direction": "backward"},
-         T.CTRL_SIGNAL | T.CTRL_BACKWARD),
-        ({"highway": "traffic_signals", "traffic_signals:direction": "both"}, T.CTRL_SIGNAL),
+         osm_tags.CTRL_SIGNAL | osm_tags.CTRL_BACKWARD),
+        ({"highway": "traffic_signals", "traffic_signals:direction": "both"}, osm_tags.CTRL_SIGNAL),
         ({"highway": "traffic_signals", "direction": "forward"},
-         T.CTRL_SIGNAL | T.CTRL_FORWARD),
+         osm_tags.CTRL_SIGNAL | osm_tags.CTRL_FORWARD),
         ({"highway": "traffic_signals", "direction": "forward",
-          "traffic_signals:direction": "backward"}, T.CTRL_SIGNAL | T.CTRL_BACKWARD),
-        ({"highway": "stop"}, T.CTRL_STOP),
-        ({"highway": "stop", "direction": "forward"}, T.CTRL_STOP | T.CTRL_FORWARD),
+          "traffic_signals:direction": "backward"}, osm_tags.CTRL_SIGNAL | osm_tags.CTRL_BACKWARD),
+        ({"highway": "stop"}, osm_tags.CTRL_STOP),
+        ({"highway": "stop", "direction": "forward"}, osm_tags.CTRL_STOP | osm_tags.CTRL_FORWARD),
         ({"highway": "stop", "direction": "backward", "stop": "all"},
-         T.CTRL_STOP | T.CTRL_BACKWARD | T.CTRL_STOP_ALL),
-        ({"highway": "stop", "stop": "minor"}, T.CTRL_STOP | T.CTRL_STOP_MINOR),
-        ({"highway": "stop", "traffic_signals:direction": "forward"}, T.CTRL_STOP),
-        ({"highway": "give_way"}, T.CTRL_GIVE_WAY),
-        ({"highway": "give_way", "direction": "Backward"}, T.CTRL_GIVE_WAY | T.CTRL_BACKWARD),
-        ({"highway": "give_way", "direction": "NE"}, T.CTRL_GIVE_WAY),
+         osm_tags.CTRL_STOP | osm_tags.CTRL_BACKWARD | osm_tags.CTRL_STOP_ALL),
+        ({"highway": "stop", "stop": "minor"}, osm_tags.CTRL_STOP | osm_tags.CTRL_STOP_MINOR),
+        ({"highway": "stop", "traffic_signals:direction": "forward"}, osm_tags.CTRL_STOP),
+        ({"highway": "give_way"}, osm_tags.CTRL_GIVE_WAY),
+        ({"highway": "give_way", "direction": "Backward"}, osm_tags.CTRL_GIVE_WAY | osm_tags.CTRL_BACKWARD),
+        ({"highway": "give_way", "direction": "NE"}, osm_tags.CTRL_GIVE_WAY),
         ({"highway": "crossing", "crossing": "traffic_signals"}, 0),
         ({"stop": "all"}, 0),
         ({"highway": "residential"}, 0),
@@ -637,7 +637,7 @@ def test_signals_fixture_keeps_point_signal() -> None:
     ],
 )
 def test_interpret_control(tags, bits: int) -> None:
-    assert T.interpret_control(tags) == bits
+    assert osm_tags.interpret_control(tags) == bits
 
 
 def test_networkx_edges_are_never_reversed() -> None:
@@ -649,8 +649,8 @@ def test_networkx_edges_are_never_reversed() -> None:
     for u, v in ((1, 2), (2, 1)):
         G.add_edge(u, v, 0, osmid=10, highway="residential", length=98.0)
     ex = from_networkx(G)
-    assert len(ex.edge_flags) == 2 and not any(f & T.F_REVERSED for f in ex.edge_flags)
-    assert ex.point_control == [T.CTRL_STOP, 0]
+    assert len(ex.edge_flags) == 2 and not any(f & osm_tags.F_REVERSED for f in ex.edge_flags)
+    assert ex.point_control == [osm_tags.CTRL_STOP, 0]
 
 
 # ------------------------------------------------------------------------------ (e) driving side
@@ -733,9 +733,9 @@ def test_networkx_edges_are_never_reversed() -> None:
     ],
 )
 def test_driving_side(place: str, lat: float, lon: float, side: str) -> None:
-    assert T.driving_side(lat, lon) == side, place
+    assert osm_tags.driving_side(lat, lon) == side, place
 
 
 def test_left_hand_boxes_are_well_formed() -> None:
-    for south, west, north, east in T.LEFT_HAND_BOXES:
+    for south, west, north, east in osm_tags.LEFT_HAND_BOXES:
         assert -90 <= south < north <= 90 and -180 <= west < east <= 180

@@ -14,7 +14,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from engine import kernels as K
+from engine import kernels
 from engine.profiles import car_weights
 from engine.query import Route, Router, Unreachable
 from oracle import oracle_route_cost, recompute_route_cost, turn_rows
@@ -52,25 +52,25 @@ def test_p2p_kernels_match_scipy_on_the_turn_graph(case, kernel: str) -> None:
     pairs = _pairs(tg.n_nodes, seed=11)
     sources, row = np.unique(pairs[:, 0], return_inverse=True)
     D = turn_rows(g, w, sources)
-    ws, ws2 = K.Workspace.for_graph(tg.n_nodes), K.Workspace.for_graph(tg.n_nodes)
+    ws, ws2 = kernels.Workspace.for_graph(tg.n_nodes), kernels.Workspace.for_graph(tg.n_nodes)
     lat, lon = router._node_lat, router._node_lon
-    factor = K.astar_factor(w, tg.tail, tg.head, lat, lon)
+    factor = kernels.astar_factor(w, tg.tail, tg.head, lat, lon)
     zero = np.zeros(1)
     unreachable = 0
     for k, (s, t) in enumerate(pairs):
         seeds, targets = np.array([s], np.int32), np.array([t], np.int32)
         if kernel == "dijkstra":
-            cost, ti = K.dijkstra(tg.first_out, tg.head, w, seeds, zero, targets, zero, ws)
-            path = K.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
+            cost, ti = kernels.dijkstra(tg.first_out, tg.head, w, seeds, zero, targets, zero, ws)
+            path = kernels.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
         elif kernel == "astar":
-            cost, ti = K.astar(tg.first_out, tg.head, w, lat, lon, seeds, zero, targets, zero,
+            cost, ti = kernels.astar(tg.first_out, tg.head, w, lat, lon, seeds, zero, targets, zero,
                                factor, ws)
-            path = K.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
+            path = kernels.path_edges(ws.pred_edge, tg.tail, int(t)) if ti >= 0 else None
         else:
-            cost, meet = K.bidirectional_dijkstra(tg.first_out, tg.head, tg.first_in,
+            cost, meet = kernels.bidirectional_dijkstra(tg.first_out, tg.head, tg.first_in,
                                                   tg.in_arc, tg.tail, w, seeds, zero, targets,
                                                   zero, ws, ws2)
-            path = (K.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
+            path = (kernels.bidirectional_path_edges(ws, ws2, tg.tail, tg.head, meet)
                     if np.isfinite(cost) else None)
         expected = D[row[k], t]
         if np.isinf(expected):
@@ -91,21 +91,21 @@ def test_matrix_and_one_to_many_match_scipy(case) -> None:
     D = turn_rows(g, w, src)
     first = np.arange(51, dtype=np.int32)
     zero = np.zeros(50)
-    ws = K.Workspace.for_graph(tg.n_nodes)
-    M = K.many_to_many(tg.first_out, tg.head, w, first, src, zero, first, dst, zero, ws)
+    ws = kernels.Workspace.for_graph(tg.n_nodes)
+    M = kernels.many_to_many(tg.first_out, tg.head, w, first, src, zero, first, dst, zero, ws)
     np.testing.assert_allclose(M, D[:, dst], rtol=1e-9)
     out = np.empty(50)
-    K.one_to_many(tg.first_out, tg.head, w, src[:1], zero[:1], first, dst, zero, ws, out)
+    kernels.one_to_many(tg.first_out, tg.head, w, src[:1], zero[:1], first, dst, zero, ws, out)
     np.testing.assert_allclose(out, D[0, dst], rtol=1e-9)
 
 
 def test_isochrone_matches_scipy(case) -> None:
     _, g, _, W = case
     tg, w = g.turns, W.arc
-    ws = K.Workspace.for_graph(tg.n_nodes)
+    ws = kernels.Workspace.for_graph(tg.n_nodes)
     for s, limit in ((3, 60.0), (tg.n_nodes // 2, 180.0), (tg.n_nodes - 1, 600.0)):
         D = turn_rows(g, w, np.array([s]))[0]
-        nodes, costs = K.isochrone(tg.first_out, tg.head, w, np.array([s], np.int32),
+        nodes, costs = kernels.isochrone(tg.first_out, tg.head, w, np.array([s], np.int32),
                                    np.zeros(1), limit, ws)
         expected = np.flatnonzero(D <= limit)
         assert set(nodes.tolist()) == set(expected.tolist())
@@ -199,10 +199,10 @@ def test_networkx_on_same_arrays(monaco) -> None:
         u, v = int(monaco.tail[e]), int(monaco.head[e])
         if not G.has_edge(u, v) or G[u][v]["weight"] > w[e]:
             G.add_edge(u, v, weight=float(w[e]))
-    ws = K.Workspace.for_graph(monaco.n_nodes)
+    ws = kernels.Workspace.for_graph(monaco.n_nodes)
     zero = np.zeros(1)
     for s, t in _pairs(monaco.n_nodes, seed=21, k=60):
-        cost, _ = K.dijkstra(monaco.first_out, monaco.head, w, np.array([s], np.int32), zero,
+        cost, _ = kernels.dijkstra(monaco.first_out, monaco.head, w, np.array([s], np.int32), zero,
                              np.array([t], np.int32), zero, ws)
         try:
             expected = nx.dijkstra_path_length(G, int(s), int(t))
@@ -216,7 +216,7 @@ def test_networkx_on_osmnx_graphml() -> None:
     import osmnx as ox
 
     from conftest import shared_file
-    from engine.extract import tags as T
+    from engine.extract import tags as osm_tags
     from engine.io import load_graph
 
     path = shared_file("osm_fr/saint-germain-en-laye_osmnx_all.graphml.gz")
@@ -227,10 +227,10 @@ def test_networkx_on_osmnx_graphml() -> None:
         G = ox.load_graphml(graphml_str=fh.read())
     H = nx.DiGraph()
     for u, v, d in G.edges(data=True):
-        tags = dict(d)
-        tags["oneway"] = "no"
-        rule = T.interpret_way(tags)
-        if rule is None or rule.flags_forward & T.CAR_FORBIDDEN:
+        way = dict(d)
+        way["oneway"] = "no"
+        rule = osm_tags.interpret_way(way)
+        if rule is None or rule.flags_forward & osm_tags.CAR_FORBIDDEN:
             continue
         if not H.has_edge(u, v) or H[u][v]["weight"] > d["length"]:
             H.add_edge(u, v, weight=float(d["length"]))
@@ -238,12 +238,12 @@ def test_networkx_on_osmnx_graphml() -> None:
     node_of = {int(o): i for i, o in enumerate(graph.osm_id)}
     rng = np.random.default_rng(2)
     nodes = list(H.nodes)
-    ws = K.Workspace.for_graph(graph.n_nodes)
+    ws = kernels.Workspace.for_graph(graph.n_nodes)
     zero = np.zeros(1)
     compared = 0
     for _ in range(80):
         a, b = (nodes[i] for i in rng.integers(0, len(nodes), 2))
-        cost, _ = K.dijkstra(graph.first_out, graph.head, w,
+        cost, _ = kernels.dijkstra(graph.first_out, graph.head, w,
                              np.array([node_of[a]], np.int32), zero,
                              np.array([node_of[b]], np.int32), zero, ws)
         try:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from engine.extract import tags as T
+from engine.extract import tags as osm_tags
 from engine.extract.tags import interpret_barrier, interpret_way, parse_maxspeed
 
 MPH = 1.609344
@@ -120,27 +120,27 @@ def test_parse_maxspeed_on_tag_like_text(value):
 
 
 # ------------------------------------------------------------------------------ oneway
-def rule(**tags: str) -> T.WayRule:
+def rule(**tags: str) -> osm_tags.WayRule:
     r = interpret_way({"highway": "residential", **tags})
     assert r is not None
     return r
 
 
-def is_forward_only(r: T.WayRule) -> bool:
-    return bool(r.flags_forward & T.F_ONEWAY and r.flags_backward & T.F_AGAINST_ONEWAY
-                and not r.flags_forward & T.F_AGAINST_ONEWAY
-                and not r.flags_backward & T.F_ONEWAY)
+def is_forward_only(r: osm_tags.WayRule) -> bool:
+    return bool(r.flags_forward & osm_tags.F_ONEWAY and r.flags_backward & osm_tags.F_AGAINST_ONEWAY
+                and not r.flags_forward & osm_tags.F_AGAINST_ONEWAY
+                and not r.flags_backward & osm_tags.F_ONEWAY)
 
 
-def is_backward_only(r: T.WayRule) -> bool:
-    return bool(r.flags_backward & T.F_ONEWAY and r.flags_forward & T.F_AGAINST_ONEWAY
-                and not r.flags_backward & T.F_AGAINST_ONEWAY
-                and not r.flags_forward & T.F_ONEWAY)
+def is_backward_only(r: osm_tags.WayRule) -> bool:
+    return bool(r.flags_backward & osm_tags.F_ONEWAY and r.flags_forward & osm_tags.F_AGAINST_ONEWAY
+                and not r.flags_backward & osm_tags.F_AGAINST_ONEWAY
+                and not r.flags_forward & osm_tags.F_ONEWAY)
 
 
-def is_two_way(r: T.WayRule) -> bool:
+def is_two_way(r: osm_tags.WayRule) -> bool:
     both = r.flags_forward | r.flags_backward
-    return not both & (T.F_ONEWAY | T.F_AGAINST_ONEWAY | T.F_REVERSIBLE)
+    return not both & (osm_tags.F_ONEWAY | osm_tags.F_AGAINST_ONEWAY | osm_tags.F_REVERSIBLE)
 
 
 @pytest.mark.parametrize("value", ["yes", "1", "true", "YES", "True"])
@@ -156,9 +156,9 @@ def test_oneway_backward(value):
 @pytest.mark.parametrize("value", ["reversible", "alternating"])
 def test_oneway_reversible_closes_both_directions_to_cars(value):
     r = rule(oneway=value)
-    assert r.flags_forward & T.F_REVERSIBLE and r.flags_backward & T.F_REVERSIBLE
-    assert r.flags_forward & T.CAR_FORBIDDEN and r.flags_backward & T.CAR_FORBIDDEN
-    assert not (r.flags_forward | r.flags_backward) & (T.F_ONEWAY | T.F_AGAINST_ONEWAY)
+    assert r.flags_forward & osm_tags.F_REVERSIBLE and r.flags_backward & osm_tags.F_REVERSIBLE
+    assert r.flags_forward & osm_tags.CAR_FORBIDDEN and r.flags_backward & osm_tags.CAR_FORBIDDEN
+    assert not (r.flags_forward | r.flags_backward) & (osm_tags.F_ONEWAY | osm_tags.F_AGAINST_ONEWAY)
 
 
 @pytest.mark.parametrize("value", [None, "no", "false", "0", "", "maybe"])
@@ -198,10 +198,10 @@ def test_oneway_no_overrides_implied_oneway(tags):
 
 def test_roundabout_flag_and_explicit_direction():
     r = interpret_way({"highway": "tertiary", "junction": "roundabout"})
-    assert r.flags_forward & T.F_ROUNDABOUT and r.flags_backward & T.F_ROUNDABOUT
+    assert r.flags_forward & osm_tags.F_ROUNDABOUT and r.flags_backward & osm_tags.F_ROUNDABOUT
     r = interpret_way({"highway": "tertiary", "junction": "roundabout", "oneway": "-1"})
-    assert is_backward_only(r) and r.flags_forward & T.F_ROUNDABOUT
-    assert not interpret_way({"highway": "trunk"}).flags_backward & T.F_AGAINST_ONEWAY
+    assert is_backward_only(r) and r.flags_forward & osm_tags.F_ROUNDABOUT
+    assert not interpret_way({"highway": "trunk"}).flags_backward & osm_tags.F_AGAINST_ONEWAY
 
 
 # ------------------------------------------------------------------------------ access
@@ -232,24 +232,24 @@ def test_roundabout_flag_and_explicit_direction():
 def test_access_hierarchy(tags, car_no):
     r = rule(**tags)
     for flags in (r.flags_forward, r.flags_backward):
-        assert bool(flags & T.F_CAR_NO) is car_no
-        assert bool(flags & T.CAR_FORBIDDEN) is car_no
+        assert bool(flags & osm_tags.F_CAR_NO) is car_no
+        assert bool(flags & osm_tags.CAR_FORBIDDEN) is car_no
 
 
 def test_access_side_flags():
-    assert rule(access="private").flags_forward & T.F_PRIVATE
+    assert rule(access="private").flags_forward & osm_tags.F_PRIVATE
     r = rule(access="destination")
-    assert r.flags_forward & T.F_DESTINATION and not r.flags_forward & T.F_CAR_NO
-    assert rule(emergency="yes").flags_forward == T.F_EMERGENCY_YES
-    assert rule(emergency="designated").flags_forward == T.F_EMERGENCY_YES
+    assert r.flags_forward & osm_tags.F_DESTINATION and not r.flags_forward & osm_tags.F_CAR_NO
+    assert rule(emergency="yes").flags_forward == osm_tags.F_EMERGENCY_YES
+    assert rule(emergency="designated").flags_forward == osm_tags.F_EMERGENCY_YES
     r = rule(emergency="no")
     # emergency=no keeps ordinary cars (only emergency profiles read it)
-    assert r.flags_forward == T.F_EMERGENCY_NO and not r.flags_forward & T.CAR_FORBIDDEN
+    assert r.flags_forward == osm_tags.F_EMERGENCY_NO and not r.flags_forward & osm_tags.CAR_FORBIDDEN
     r = rule(motor_vehicle="no", emergency="yes")
-    assert r.flags_forward == r.flags_backward == T.F_CAR_NO | T.F_EMERGENCY_YES
-    assert rule(psv="yes").flags_forward & T.F_PSV
-    assert rule(bus="designated").flags_forward & T.F_PSV
-    assert rule(service="driveway").flags_forward == T.F_SERVICE_DRIVEWAY
+    assert r.flags_forward == r.flags_backward == osm_tags.F_CAR_NO | osm_tags.F_EMERGENCY_YES
+    assert rule(psv="yes").flags_forward & osm_tags.F_PSV
+    assert rule(bus="designated").flags_forward & osm_tags.F_PSV
+    assert rule(service="driveway").flags_forward == osm_tags.F_SERVICE_DRIVEWAY
 
 
 # ------------------------------------------------------------------------------ classes kept
@@ -276,13 +276,13 @@ def test_emergency_only_classes_kept_with_emergency_yes(highway, cls, emergency)
     assert r.highway == cls
     assert r.speed_forward == r.speed_backward == 10.0
     for flags in (r.flags_forward, r.flags_backward):
-        assert flags & T.F_CAR_NO and flags & T.F_EMERGENCY_YES
+        assert flags & osm_tags.F_CAR_NO and flags & osm_tags.F_EMERGENCY_YES
 
 
 def test_track_open_to_motor_vehicles_is_a_car_road():
     r = interpret_way({"highway": "track", "motor_vehicle": "yes"})
     assert r is not None and r.highway == "track"
-    assert not r.flags_forward & T.CAR_FORBIDDEN
+    assert not r.flags_forward & osm_tags.CAR_FORBIDDEN
 
 
 @pytest.mark.parametrize("tags", [
@@ -298,12 +298,12 @@ def test_area_no_is_a_road():
     assert interpret_way({"highway": "residential", "area": "no"}) is not None
 
 
-@pytest.mark.parametrize("highway", T.HIGHWAY_CLASSES[:15])
+@pytest.mark.parametrize("highway", osm_tags.HIGHWAY_CLASSES[:15])
 def test_motor_classes_default_speed(highway):
     r = interpret_way({"highway": highway})
     assert r is not None and r.highway == highway
-    assert r.speed_forward == r.speed_backward == T.DEFAULT_SPEED_KMH[highway] > 0
-    assert not r.flags_forward & (T.CAR_FORBIDDEN & ~T.F_AGAINST_ONEWAY)
+    assert r.speed_forward == r.speed_backward == osm_tags.DEFAULT_SPEED_KMH[highway] > 0
+    assert not r.flags_forward & (osm_tags.CAR_FORBIDDEN & ~osm_tags.F_AGAINST_ONEWAY)
 
 
 def test_default_speeds_follow_osrm_car_profile():
@@ -314,10 +314,10 @@ def test_default_speeds_follow_osrm_car_profile():
 
 
 def test_highway_class_table():
-    assert len(T.HIGHWAY_CLASSES) == len(set(T.HIGHWAY_CLASSES)) < 256  # uint8 codes
-    assert set(T.DEFAULT_SPEED_KMH) == set(T.HIGHWAY_CLASSES)
-    assert all(v > 0 for v in T.DEFAULT_SPEED_KMH.values())
-    assert all(T.HIGHWAY_CODE[c] == i for i, c in enumerate(T.HIGHWAY_CLASSES))
+    assert len(osm_tags.HIGHWAY_CLASSES) == len(set(osm_tags.HIGHWAY_CLASSES)) < 256  # uint8 codes
+    assert set(osm_tags.DEFAULT_SPEED_KMH) == set(osm_tags.HIGHWAY_CLASSES)
+    assert all(v > 0 for v in osm_tags.DEFAULT_SPEED_KMH.values())
+    assert all(osm_tags.HIGHWAY_CODE[c] == i for i, c in enumerate(osm_tags.HIGHWAY_CLASSES))
 
 
 # ------------------------------------------------------------------------------ speeds, names
@@ -358,12 +358,12 @@ def test_busway_and_emergency_access():
     r = interpret_way({"highway": "busway"})
     assert r.highway == "busway"
     for flags in (r.flags_forward, r.flags_backward):
-        assert flags & T.F_BUSWAY and flags & T.F_PSV and flags & T.F_CAR_NO
+        assert flags & osm_tags.F_BUSWAY and flags & osm_tags.F_PSV and flags & osm_tags.F_CAR_NO
     r = interpret_way({"highway": "busway", "motor_vehicle": "yes"})
-    assert r.flags_forward & T.F_CAR_NO  # a busway stays closed to cars
+    assert r.flags_forward & osm_tags.F_CAR_NO  # a busway stays closed to cars
     r = interpret_way({"highway": "service", "service": "emergency_access"})
     for flags in (r.flags_forward, r.flags_backward):
-        assert flags & T.F_EMERGENCY_ACCESS and flags & T.F_CAR_NO
+        assert flags & osm_tags.F_EMERGENCY_ACCESS and flags & osm_tags.F_CAR_NO
 
 
 @pytest.mark.parametrize(
@@ -388,9 +388,9 @@ def test_busway_and_emergency_access():
 )
 def test_bus_lanes(tags, fwd, bwd):
     r = rule(**tags)
-    assert bool(r.flags_forward & T.F_BUS_LANE) is fwd
-    assert bool(r.flags_backward & T.F_BUS_LANE) is bwd
-    assert not (r.flags_forward | r.flags_backward) & T.F_CAR_NO  # cars still drive there
+    assert bool(r.flags_forward & osm_tags.F_BUS_LANE) is fwd
+    assert bool(r.flags_backward & osm_tags.F_BUS_LANE) is bwd
+    assert not (r.flags_forward | r.flags_backward) & osm_tags.F_CAR_NO  # cars still drive there
 
 
 # ------------------------------------------------------------------------------ barriers
@@ -399,21 +399,21 @@ def test_bus_lanes(tags, fwd, bwd):
     [
         ({}, 0),
         ({"highway": "traffic_signals"}, 0),
-        ({"barrier": "bollard"}, T.F_BARRIER),
-        ({"barrier": "block"}, T.F_BARRIER),
-        ({"barrier": "jersey_barrier"}, T.F_BARRIER),
-        ({"barrier": "bollard", "bollard": "rising"}, T.F_BARRIER | T.F_BARRIER_LOWERABLE),
+        ({"barrier": "bollard"}, osm_tags.F_BARRIER),
+        ({"barrier": "block"}, osm_tags.F_BARRIER),
+        ({"barrier": "jersey_barrier"}, osm_tags.F_BARRIER),
+        ({"barrier": "bollard", "bollard": "rising"}, osm_tags.F_BARRIER | osm_tags.F_BARRIER_LOWERABLE),
         ({"barrier": "bollard", "bollard": "removable"},
-         T.F_BARRIER | T.F_BARRIER_LOWERABLE),
-        ({"barrier": "bollard", "bollard": "fixed"}, T.F_BARRIER),
-        ({"barrier": "bollard", "emergency": "yes"}, T.F_BARRIER | T.F_BARRIER_LOWERABLE),
+         osm_tags.F_BARRIER | osm_tags.F_BARRIER_LOWERABLE),
+        ({"barrier": "bollard", "bollard": "fixed"}, osm_tags.F_BARRIER),
+        ({"barrier": "bollard", "emergency": "yes"}, osm_tags.F_BARRIER | osm_tags.F_BARRIER_LOWERABLE),
         ({"barrier": "bollard", "motor_vehicle": "yes"}, 0),
         ({"barrier": "bollard", "access": "no", "motorcar": "yes"}, 0),
         ({"barrier": "gate"}, 0),
-        ({"barrier": "gate", "access": "no"}, T.F_BARRIER),  # OSRM: locked gate stops cars
-        ({"barrier": "gate", "access": "private"}, T.F_BARRIER),
+        ({"barrier": "gate", "access": "no"}, osm_tags.F_BARRIER),  # OSRM: locked gate stops cars
+        ({"barrier": "gate", "access": "private"}, osm_tags.F_BARRIER),
         ({"barrier": "lift_gate", "access": "private", "emergency": "yes"},
-         T.F_BARRIER | T.F_BARRIER_LOWERABLE),
+         osm_tags.F_BARRIER | osm_tags.F_BARRIER_LOWERABLE),
         ({"barrier": "lift_gate"}, 0),
         ({"barrier": "cattle_grid"}, 0),
         ({"barrier": "toll_booth"}, 0),
@@ -425,31 +425,31 @@ def test_interpret_barrier(tags, flags):
 
 
 def test_is_traffic_signal():
-    assert T.is_traffic_signal({"highway": "traffic_signals"})
-    assert not T.is_traffic_signal({"highway": "stop"})
-    assert not T.is_traffic_signal({})
+    assert osm_tags.is_traffic_signal({"highway": "traffic_signals"})
+    assert not osm_tags.is_traffic_signal({"highway": "stop"})
+    assert not osm_tags.is_traffic_signal({})
 
 
 # ------------------------------------------------------------------------------ flags
 def test_car_forbidden_mask():
-    for bit in (T.F_AGAINST_ONEWAY, T.F_REVERSIBLE, T.F_CAR_NO, T.F_BARRIER):
-        assert T.CAR_FORBIDDEN & bit
-    for bit in (T.F_ONEWAY, T.F_ROUNDABOUT, T.F_DESTINATION, T.F_EMERGENCY_YES, T.F_PSV,
-                T.F_EMERGENCY_NO,
-                T.F_BUS_LANE, T.F_BARRIER_LOWERABLE, T.F_SERVICE_DRIVEWAY, T.F_REVERSED):
-        assert not T.CAR_FORBIDDEN & bit
+    for bit in (osm_tags.F_AGAINST_ONEWAY, osm_tags.F_REVERSIBLE, osm_tags.F_CAR_NO, osm_tags.F_BARRIER):
+        assert osm_tags.CAR_FORBIDDEN & bit
+    for bit in (osm_tags.F_ONEWAY, osm_tags.F_ROUNDABOUT, osm_tags.F_DESTINATION, osm_tags.F_EMERGENCY_YES,
+                osm_tags.F_PSV, osm_tags.F_EMERGENCY_NO, osm_tags.F_BUS_LANE, osm_tags.F_BARRIER_LOWERABLE,
+                osm_tags.F_SERVICE_DRIVEWAY, osm_tags.F_REVERSED):
+        assert not osm_tags.CAR_FORBIDDEN & bit
 
 
 def test_flag_bits_are_distinct_and_named():
-    bits = list(T.FLAG_NAMES)
+    bits = list(osm_tags.FLAG_NAMES)
     assert len(bits) == len(set(bits)) == 17
     assert all(b > 0 and b & (b - 1) == 0 for b in bits)  # single bits
     assert max(bits) < 2**32  # uint32 edge flags
-    assert T.describe_flags(T.F_ONEWAY | T.F_ROUNDABOUT) == ["oneway", "roundabout"]
-    assert T.describe_flags(0) == []
+    assert osm_tags.describe_flags(osm_tags.F_ONEWAY | osm_tags.F_ROUNDABOUT) == ["oneway", "roundabout"]
+    assert osm_tags.describe_flags(0) == []
     # the 17th bit: the edge runs against its way's node order (for *:direction controls)
-    assert T.F_REVERSED == 1 << 16 and T.FLAG_NAMES[T.F_REVERSED] == "reversed"
-    assert T.describe_flags(T.F_ONEWAY | T.F_REVERSED) == ["oneway", "reversed"]
+    assert osm_tags.F_REVERSED == 1 << 16 and osm_tags.FLAG_NAMES[osm_tags.F_REVERSED] == "reversed"
+    assert osm_tags.describe_flags(osm_tags.F_ONEWAY | osm_tags.F_REVERSED) == ["oneway", "reversed"]
 
 
 @given(st.dictionaries(
@@ -464,9 +464,9 @@ def test_interpret_way_is_total(tags):
     r = interpret_way(tags)
     if r is None:
         return
-    assert r.highway in T.HIGHWAY_CODE
+    assert r.highway in osm_tags.HIGHWAY_CODE
     for speed in (r.speed_forward, r.speed_backward):
         assert isinstance(speed, float) and math.isfinite(speed) and speed > 0
     for flags in (r.flags_forward, r.flags_backward):
         assert 0 <= flags < 1 << 16
-        assert not (flags & T.F_ONEWAY and flags & T.F_AGAINST_ONEWAY)
+        assert not (flags & osm_tags.F_ONEWAY and flags & osm_tags.F_AGAINST_ONEWAY)

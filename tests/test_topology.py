@@ -36,7 +36,7 @@ from turn_oracle import TurnOracle
 
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.extract import read_osm_file
-from engine.extract import tags as T
+from engine.extract import tags as osm_tags
 from engine.graph import ARRAY_FIELDS, RoadGraph, compile_extract, graph_stats
 from engine.io import load_graph
 from engine.profiles import car_weights
@@ -124,7 +124,7 @@ class Map:
     def flags(self, e: int) -> int:
         """Edge flags without ``F_REVERSED`` (which only says how the edge runs along its
         way: see :meth:`assert_reversed`)."""
-        return int(self.graph.flags[e]) & ~T.F_REVERSED
+        return int(self.graph.flags[e]) & ~osm_tags.F_REVERSED
 
     def assert_reversed(self, way: int) -> None:
         """``F_REVERSED`` is set exactly on the edges of ``way`` drawn against the way's node
@@ -137,7 +137,7 @@ class Map:
             first = g.geom_offset[e]
             a, b = (int(g.point_osm_id[g.geom_point[first + k]]) for k in (0, 1))
             assert ((a, b) in along) != ((b, a) in along), (way, a, b)
-            assert bool(g.flags[e] & T.F_REVERSED) == ((b, a) in along), (way, a, b)
+            assert bool(g.flags[e] & osm_tags.F_REVERSED) == ((b, a) in along), (way, a, b)
 
     def turn_s(self, nodes: list[int], vehicle: str = "car") -> float:
         """Turn costs of a route through these OSM nodes, by the independent oracle."""
@@ -246,10 +246,10 @@ def assert_isolated(m: Map, origin: tuple[float, float], destination: tuple[floa
 def ambulance_weights(graph: RoadGraph, *, open_barriers: bool = False) -> np.ndarray:
     """Car weights, plus roads closed to cars only by access tags (``F_CAR_NO``) and, if
     asked, lowerable bollards: what an emergency profile opens by changing weights."""
-    forbidden = T.CAR_FORBIDDEN & ~T.F_CAR_NO
+    forbidden = osm_tags.CAR_FORBIDDEN & ~osm_tags.F_CAR_NO
     allowed = (graph.flags & np.uint32(forbidden)) == 0
     if open_barriers:
-        allowed |= (graph.flags & np.uint32(T.F_BARRIER_LOWERABLE)) != 0
+        allowed |= (graph.flags & np.uint32(osm_tags.F_BARRIER_LOWERABLE)) != 0
     return np.where(allowed, graph.time_s, np.inf)
 
 
@@ -298,8 +298,8 @@ def test_oneway_flags(maps, way, a, b, value):
     m = maps("oneway.osm")
     g = m.graph
     fwd, bwd = m.edge(way, a, b), m.edge(way, b, a)
-    assert g.flags[fwd] & T.F_ONEWAY and not g.flags[fwd] & T.F_AGAINST_ONEWAY, value
-    assert g.flags[bwd] & T.F_AGAINST_ONEWAY and not g.flags[bwd] & T.F_ONEWAY, value
+    assert g.flags[fwd] & osm_tags.F_ONEWAY and not g.flags[fwd] & osm_tags.F_AGAINST_ONEWAY, value
+    assert g.flags[bwd] & osm_tags.F_AGAINST_ONEWAY and not g.flags[bwd] & osm_tags.F_ONEWAY, value
     assert g.twin[fwd] == bwd and g.twin[bwd] == fwd
     w = car_weights(g, "time")
     assert np.isfinite(w[fwd]) and np.isinf(w[bwd])
@@ -308,7 +308,7 @@ def test_oneway_flags(maps, way, a, b, value):
 def test_two_way_row_has_no_oneway_flags(maps):
     m = maps("oneway.osm")
     for e in (m.edge(104, 7, 8), m.edge(104, 8, 7)):
-        assert m.graph.flags[e] & (T.F_ONEWAY | T.F_AGAINST_ONEWAY) == 0
+        assert m.graph.flags[e] & (osm_tags.F_ONEWAY | osm_tags.F_AGAINST_ONEWAY) == 0
 
 
 @pytest.mark.parametrize(("way", "a", "b", "value"), ONEWAY_ROWS)
@@ -336,7 +336,7 @@ def test_oneway_against_traffic_takes_the_detour(maps, a, b, detour):
     m.expect(res, detour, metres, seconds(metres, RESIDENTIAL))
     assert res.distance_m > 3 * m.length(a, b)  # much longer than the forbidden 49 m
     # no edge of the route is driven against a one-way street
-    assert all(m.graph.flags[e] & T.CAR_FORBIDDEN == 0 for e in res.edges)
+    assert all(m.graph.flags[e] & osm_tags.CAR_FORBIDDEN == 0 for e in res.edges)
 
 
 def test_two_way_row_both_directions(maps):
@@ -381,8 +381,8 @@ def test_oneway_minus_one_flags(maps):
     m = maps("oneway_reverse.osm")
     g = m.graph
     drawn, legal = m.edge(201, 1, 2), m.edge(201, 2, 1)
-    assert g.flags[drawn] & T.F_AGAINST_ONEWAY and not g.flags[drawn] & T.F_ONEWAY
-    assert g.flags[legal] & T.F_ONEWAY and not g.flags[legal] & T.F_AGAINST_ONEWAY
+    assert g.flags[drawn] & osm_tags.F_AGAINST_ONEWAY and not g.flags[drawn] & osm_tags.F_ONEWAY
+    assert g.flags[legal] & osm_tags.F_ONEWAY and not g.flags[legal] & osm_tags.F_AGAINST_ONEWAY
 
 
 def test_oneway_minus_one_routes(maps):
@@ -403,8 +403,8 @@ def test_reversible_is_closed_to_cars_both_ways(maps):
     g = m.graph
     w = car_weights(g, "time")
     for e in (m.edge(301, 1, 2), m.edge(301, 2, 1)):
-        assert g.flags[e] & T.F_REVERSIBLE
-        assert not g.flags[e] & (T.F_ONEWAY | T.F_AGAINST_ONEWAY)
+        assert g.flags[e] & osm_tags.F_REVERSIBLE
+        assert not g.flags[e] & (osm_tags.F_ONEWAY | osm_tags.F_AGAINST_ONEWAY)
         assert np.isinf(w[e])
         assert g.speed_kmh[e] == TERTIARY
     # a call in the middle of the reversible street lands on the usable loop road
@@ -436,8 +436,8 @@ def test_roundabout_flags_and_split(maps):
     assert len(m.edges(401)) == 8  # 4 pieces (split at each arm), 2 directions
     for a, b in itertools.pairwise(RING):
         fwd, bwd = m.edge(401, a, b), m.edge(401, b, a)
-        assert g.flags[fwd] & T.F_ROUNDABOUT and g.flags[fwd] & T.F_ONEWAY
-        assert g.flags[bwd] & T.F_ROUNDABOUT and g.flags[bwd] & T.F_AGAINST_ONEWAY
+        assert g.flags[fwd] & osm_tags.F_ROUNDABOUT and g.flags[fwd] & osm_tags.F_ONEWAY
+        assert g.flags[bwd] & osm_tags.F_ROUNDABOUT and g.flags[bwd] & osm_tags.F_AGAINST_ONEWAY
         assert g.speed_kmh[fwd] == TERTIARY
     for way in (411, 412, 413, 414):
         assert all(m.flags(e) == 0 for e in m.edges(way))
@@ -471,10 +471,10 @@ def test_access_no_flags_and_hierarchy(maps):
     g = m.graph
     w = car_weights(g, "time")
     for e in m.edges(501):
-        assert g.flags[e] & T.F_CAR_NO and np.isinf(w[e])
+        assert g.flags[e] & osm_tags.F_CAR_NO and np.isinf(w[e])
     assert len(m.edges(503)) == 2
     for e in m.edges(503):  # access=no + motor_vehicle=yes: the specific tag wins
-        assert not g.flags[e] & T.F_CAR_NO and np.isfinite(w[e])
+        assert not g.flags[e] & osm_tags.F_CAR_NO and np.isfinite(w[e])
 
 
 def test_access_no_road_is_avoided(maps):
@@ -499,12 +499,12 @@ def test_motor_vehicle_no_emergency_yes_flags(maps):
     m = maps("emergency.osm")
     g = m.graph
     for e in m.edges(601):
-        assert g.flags[e] & T.F_CAR_NO and g.flags[e] & T.F_EMERGENCY_YES
+        assert g.flags[e] & osm_tags.F_CAR_NO and g.flags[e] & osm_tags.F_EMERGENCY_YES
     # footway with emergency=yes: kept, as a pedestrian-class road cars may not use
     assert m.pairs(604) == {(3, 5), (5, 3)}
     for e in m.edges(604):
-        assert T.HIGHWAY_CLASSES[g.highway[e]] == "pedestrian"
-        assert g.flags[e] & T.F_CAR_NO and g.flags[e] & T.F_EMERGENCY_YES
+        assert osm_tags.HIGHWAY_CLASSES[g.highway[e]] == "pedestrian"
+        assert g.flags[e] & osm_tags.F_CAR_NO and g.flags[e] & osm_tags.F_EMERGENCY_YES
         assert g.speed_kmh[e] == PEDESTRIAN
     # a plain footway is not a road at all
     assert len(m.edges(605)) == 0
@@ -537,7 +537,7 @@ def test_emergency_weights_open_the_link(maps):
 
 # ------------------------------------------------------------------------------ bollards
 def barrier_edges(m: Map) -> np.ndarray:
-    return np.flatnonzero(m.graph.highway == T.HIGHWAY_CODE["barrier"])
+    return np.flatnonzero(m.graph.highway == osm_tags.HIGHWAY_CODE["barrier"])
 
 
 def test_bollard_node_is_split_with_zero_length_barrier_edges(maps):
@@ -568,9 +568,9 @@ def test_bollard_flags(maps):
     for e in barrier_edges(m):
         nid = int(g.point_osm_id[g.tail[e]])
         if nid == 2:  # barrier=bollard
-            assert m.flags(e) == T.F_BARRIER
+            assert m.flags(e) == osm_tags.F_BARRIER
         else:  # barrier=bollard + bollard=rising
-            assert m.flags(e) == T.F_BARRIER | T.F_BARRIER_LOWERABLE
+            assert m.flags(e) == osm_tags.F_BARRIER | osm_tags.F_BARRIER_LOWERABLE
         assert not g.car_allowed()[e]
     # the road edges touching the bollard are ordinary
     assert all(m.flags(e) == 0 for e in m.edges(701))
@@ -593,7 +593,7 @@ def test_car_cannot_pass_the_bollard(maps):
     nodes = [2, 1, 4, 5, 3, 2]
     metres = 0.8 * m.length(2, 1) + m.length(1, 4, 5, 3) + 0.8 * m.length(3, 2)
     m.expect(res, nodes, metres, seconds(metres, RESIDENTIAL))
-    assert all(m.graph.highway[e] != T.HIGHWAY_CODE["barrier"] for e in res.edges)
+    assert all(m.graph.highway[e] != osm_tags.HIGHWAY_CODE["barrier"] for e in res.edges)
 
 
 def test_rising_bollard_blocks_cars_but_opens_for_emergency_weights(maps):
@@ -605,7 +605,7 @@ def test_rising_bollard_blocks_cars_but_opens_for_emergency_weights(maps):
     amb = m.ok(a, b, weights=w)
     metres = 0.2 * m.length(6, 7) + 0.2 * m.length(7, 8)
     m.expect(amb, [6, 7, 8], metres, seconds(metres, RESIDENTIAL))
-    assert sum(m.graph.highway[e] == T.HIGHWAY_CODE["barrier"] for e in amb.edges) == 1
+    assert sum(m.graph.highway[e] == osm_tags.HIGHWAY_CODE["barrier"] for e in amb.edges) == 1
     # a fixed bollard stays closed with the same weights
     fixed = m.ok(m.at(1, 2, 0.8), m.at(3, 2, 0.8), weights=w)
     assert fixed.osm_nodes == [2, 1, 4, 5, 3, 2]
@@ -790,14 +790,14 @@ def test_bus_lane_busway_emergency_access_flags(maps):
     m = maps("bus.osm")
     g = m.graph
     east, west = m.edge(1201, 1, 2), m.edge(1201, 2, 1)
-    assert g.flags[east] & T.F_BUS_LANE and not g.flags[west] & T.F_BUS_LANE
-    assert not (g.flags[east] | g.flags[west]) & T.CAR_FORBIDDEN  # cars share the road
+    assert g.flags[east] & osm_tags.F_BUS_LANE and not g.flags[west] & osm_tags.F_BUS_LANE
+    assert not (g.flags[east] | g.flags[west]) & osm_tags.CAR_FORBIDDEN  # cars share the road
     for e in m.edges(1202):
-        assert T.HIGHWAY_CLASSES[g.highway[e]] == "busway"
-        assert g.flags[e] & T.F_BUSWAY and g.flags[e] & T.F_PSV and g.flags[e] & T.F_CAR_NO
+        assert osm_tags.HIGHWAY_CLASSES[g.highway[e]] == "busway"
+        assert g.flags[e] & osm_tags.F_BUSWAY and g.flags[e] & osm_tags.F_PSV and g.flags[e] & osm_tags.F_CAR_NO
     for e in m.edges(1203):
-        assert T.HIGHWAY_CLASSES[g.highway[e]] == "service"
-        assert g.flags[e] & T.F_EMERGENCY_ACCESS and g.flags[e] & T.F_CAR_NO
+        assert osm_tags.HIGHWAY_CLASSES[g.highway[e]] == "service"
+        assert g.flags[e] & osm_tags.F_EMERGENCY_ACCESS and g.flags[e] & osm_tags.F_CAR_NO
         assert g.speed_kmh[e] == SERVICE
     w = car_weights(g, "time")
     assert np.all(np.isinf(w[m.edges(1202)])) and np.all(np.isinf(w[m.edges(1203)]))

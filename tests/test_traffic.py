@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from engine.extract import tags as T
+from engine.extract import tags as osm_tags
 from engine.graph import haversine_m
 from engine.io import load_graph
 from engine.profiles import ambulance_weights, car_weights
@@ -149,7 +149,7 @@ def test_entries_expire_and_start_by_themselves(router: Router) -> None:
     a, b = (43.7384, 7.4246), (43.7313, 7.4197)
     free = router.route(a, b, at=T0)
     start, end = T0 + timedelta(minutes=10), T0 + timedelta(minutes=40)
-    router.overlay.apply(ClassFactor(classes=list(T.HIGHWAY_CLASSES[:15]), factor=0.5,
+    router.overlay.apply(ClassFactor(classes=list(osm_tags.HIGHWAY_CLASSES[:15]), factor=0.5,
                                      starts_at=start, expires_at=end, source="rain"), at=T0)
     before = router.route(a, b, at=T0 + timedelta(minutes=5))
     during = router.route(a, b, at=T0 + timedelta(minutes=20))
@@ -189,14 +189,14 @@ def test_profile_access_rules_on_flags(monaco) -> None:
     car, amb = car_weights(g), ambulance_weights(g)
     contra = ambulance_weights(g, contraflow=True)
     f = g.flags
-    assert np.all(np.isinf(car[(f & T.CAR_FORBIDDEN) != 0]))
-    against = (f & T.F_AGAINST_ONEWAY) != 0
+    assert np.all(np.isinf(car[(f & osm_tags.CAR_FORBIDDEN) != 0]))
+    against = (f & osm_tags.F_AGAINST_ONEWAY) != 0
     assert against.any() and np.all(np.isinf(amb[against]))
-    motorway_like = np.isin(g.highway, [T.HIGHWAY_CODE[c] for c in ("motorway", "trunk",
+    motorway_like = np.isin(g.highway, [osm_tags.HIGHWAY_CODE[c] for c in ("motorway", "trunk",
                                                                      "motorway_link",
                                                                      "trunk_link")])
-    ok_contra = against & ~motorway_like & ((f & T.F_EMERGENCY_NO) == 0) & \
-        (((f & T.F_CAR_NO) == 0) | ((f & T.F_PSV) != 0))
+    ok_contra = against & ~motorway_like & ((f & osm_tags.F_EMERGENCY_NO) == 0) & \
+        (((f & osm_tags.F_CAR_NO) == 0) | ((f & osm_tags.F_PSV) != 0))
     assert np.all(np.isfinite(contra[ok_contra]))
     assert np.all(np.isinf(contra[against & motorway_like]))
     both = np.isfinite(car) & np.isfinite(amb)
@@ -219,7 +219,7 @@ def test_ambulance_uses_busway_and_emergency_links() -> None:
 def test_contraflow_is_opt_in_with_penalty() -> None:
     g = load_graph(FIXTURES / "oneway.osm", cache=False)
     r = Router(g)
-    one = np.flatnonzero((g.flags & T.F_AGAINST_ONEWAY) != 0)
+    one = np.flatnonzero((g.flags & osm_tags.F_AGAINST_ONEWAY) != 0)
     assert len(one)
     e = int(one[0])
     pts = g.edge_points(e)
@@ -242,8 +242,8 @@ def test_contraflow_is_opt_in_with_penalty() -> None:
 
 def test_bollards_open_only_when_lowerable_or_opened() -> None:
     g = load_graph(FIXTURES / "bollard.osm", cache=False)
-    barrier = np.flatnonzero(g.highway == T.HIGHWAY_CODE["barrier"])
-    fixed = barrier[(g.flags[barrier] & T.F_BARRIER_LOWERABLE) == 0]
+    barrier = np.flatnonzero(g.highway == osm_tags.HIGHWAY_CODE["barrier"])
+    fixed = barrier[(g.flags[barrier] & osm_tags.F_BARRIER_LOWERABLE) == 0]
     assert len(fixed)
     overlay = TrafficOverlay(g)
     w = overlay.weights("ambulance", at=T0).values
@@ -303,7 +303,7 @@ def test_area_factor_and_geojson_closure(router: Router, monaco) -> None:
                                at=T0)
     edges = router.overlay.get(ids[0]).edges
     assert len(edges) and set(monaco.highway[edges].tolist()) <= {
-        T.HIGHWAY_CODE[c] for c in ("primary", "secondary", "tertiary")}
+        osm_tags.HIGHWAY_CODE[c] for c in ("primary", "secondary", "tertiary")}
     inside = router.overlay._edges_touching(shapely.geometry.shape(square))
     assert len(inside) > len(edges)  # the class filter is selective
     # road works along a street, drawn on the map as a line following it

@@ -30,7 +30,7 @@ from turn_oracle import TurnOracle, haversine
 from conftest import shared_file
 from engine.cli import main as cli_main
 from engine.errors import PointOffNetwork
-from engine.extract import tags as T
+from engine.extract import tags as osm_tags
 from engine.graph import RoadGraph
 from engine.io import load_graph
 from engine.profiles import ProfileOptions, turn_costs
@@ -574,16 +574,16 @@ def test_control_bits_on_the_graph(fx):
     g = m.graph
     got = dict(zip(g.point_osm_id.tolist(), g.point_control.tolist()))
     assert got == CONTROL_BITS
-    assert CONTROL_BITS[2] == T.CTRL_SIGNAL | T.CTRL_FORWARD
-    assert CONTROL_BITS[5] == T.CTRL_STOP | T.CTRL_STOP_ALL
-    assert CONTROL_BITS[7] == T.CTRL_STOP | T.CTRL_STOP_MINOR | T.CTRL_FORWARD
+    assert CONTROL_BITS[2] == osm_tags.CTRL_SIGNAL | osm_tags.CTRL_FORWARD
+    assert CONTROL_BITS[5] == osm_tags.CTRL_STOP | osm_tags.CTRL_STOP_ALL
+    assert CONTROL_BITS[7] == osm_tags.CTRL_STOP | osm_tags.CTRL_STOP_MINOR | osm_tags.CTRL_FORWARD
     # every control is a graph node (roads are split there)
     assert {n for n, c in CONTROL_BITS.items() if c} <= set(g.osm_id.tolist())
     # F_REVERSED: set on the edges running against their way's node order
     for e in range(g.n_edges):
         refs = m.oracle.data.ways[int(g.way_id[e])]
         a, b = int(g.point_osm_id[g.tail[e]]), int(g.point_osm_id[g.head[e]])
-        assert bool(g.flags[e] & T.F_REVERSED) == (refs.index(a) > refs.index(b)), (a, b)
+        assert bool(g.flags[e] & osm_tags.F_REVERSED) == (refs.index(a) > refs.index(b)), (a, b)
 
 
 #: (from, to, path, car delay, ambulance delay): signals / stops / give-ways met, in seconds

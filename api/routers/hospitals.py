@@ -4,72 +4,109 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
+from pydantic import AwareDatetime
 
 from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import AppSettings, State
+from api.models.errors import AUTH, error_responses
+from api.models.hospitals import (
+    HospitalOut,
+    HospitalStatusResponse,
+    SaturationResponse,
+    SignalOut,
+)
 from api.schemas import HospitalStatus
-from engine.hospitals import SaturationSignal
+from engine.hospitals.board import SaturationSignal
 
 router = APIRouter(prefix="/v1", tags=["hospitals"])
 
 
-def _hospital(state: State, hospital_id: str) -> dict[str, Any]:
-    h = state.board.hospital(hospital_id)
-    rows = [r.to_dict() for r in state.board.saturation() if r.hospital_id == hospital_id]
-    return {**h.to_dict(), "location": [h.lon, h.lat],
-            "entrance": None if h.entrance is None else [h.entrance[1], h.entrance[0]],
-            "saturation": rows}
+class EventStream(StreamingResponse):
+    """Server-Sent Events."""
+
+    media_type = "text/event-stream"
 
 
-@router.get("/hospitals")
-def hospitals(state: State, _: DispatcherRole) -> list[dict[str, Any]]:
-    return [_hospital(state, h.id) for h in state.board.hospitals()]
+class CapXml(Response):
+    """An OASIS CAP 1.2 document."""
+
+    media_type = "application/cap+xml"
 
 
-@router.get("/hospitals/{hospital_id}")
-def hospital(hospital_id: str, state: State, _: DispatcherRole) -> dict[str, Any]:
-    return _hospital(state, hospital_id)
+def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`error_responses` for an endpoint whose answer is not JSON: its errors still
+    are (FastAPI would file them under the endpoint's media type)."""
+    return {code: {"description": spec["description"], "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{spec['model'].__name__}"}}}}
+        for code, spec in error_responses(*codes).items()}
 
 
-@router.put("/hospitals/{hospital_id}/status")
+@router.get("/hospitals", response_model=list[HospitalOut], responses=error_responses(*AUTH))
+def hospitals(state: State, _: DispatcherRole) -> list[HospitalOut]:
+    """Every hospital on the board with its saturation rows."""
+    rows = state.board.saturation()
+    return [HospitalOut.of(h, rows) for h in state.board.hospitals()]
+
+
+@router.get("/hospitals/{hospital_id}", response_model=HospitalOut,
+            responses=error_responses(*AUTH, 404))
+def hospital(hospital_id: str, state: State, _: DispatcherRole) -> HospitalOut:
+    """One hospital with its saturation rows. 404: unknown id."""
+    return HospitalOut.of(state.board.hospital(hospital_id),
+                          state.board.saturation(hospital_id=hospital_id))
+
+
+@router.put("/hospitals/{hospital_id}/status", response_model=HospitalStatusResponse,
+            responses=error_responses(*AUTH, 404, 503))
 def update_status(hospital_id: str, body: HospitalStatus, state: State,
-                  _: CommandCentreRole) -> dict[str, Any]:
+                  _: CommandCentreRole) -> HospitalStatusResponse:
     """Report a hospital's status (EDXL-HAVE shape); returns its new saturation levels and the
-    signals the change raised."""
+    signals the change raised. 404: unknown id; 422: unknown bed type, bad count or status
+    (nothing is written); 503: not stored."""
     state.board.hospital(hospital_id)  # 404 before anything is written
     before = {s.id for s in state.board.signals()}
     event = state.submit("hospital.status", {
         "hospital_id": hospital_id, "beds": body.beds_payload(),
         "ed_status": body.ed_status, "offload_status": body.offload_status})
-    new = [s.to_dict() for s in state.board.signals(since=event.at) if s.id not in before
-           and s.hospital_id == hospital_id]
-    return {**_hospital(state, hospital_id), "signals": new,
-            "weights_version": state.overlay.version}
+    raised = [s for s in state.board.signals(since=event.at)
+              if s.id not in before and s.hospital_id == hospital_id]
+    return HospitalStatusResponse.after(
+        state.board.hospital(hospital_id), state.board.saturation(hospital_id=hospital_id),
+        raised, weights_version=state.overlay.version)
 
 
-@router.get("/saturation")
-def saturation(state: State, _: DispatcherRole) -> dict[str, Any]:
+@router.get("/saturation", response_model=SaturationResponse, responses=error_responses(*AUTH))
+def saturation(state: State, _: DispatcherRole) -> SaturationResponse:
     """Saturation table: per hospital the overall row, then one row per bed type."""
-    return {"rows": [r.to_dict() for r in state.board.saturation()], "stale": state.stale}
+    return SaturationResponse.model_validate(
+        {"rows": [r.to_dict() for r in state.board.saturation()], "stale": state.stale})
 
 
-@router.get("/alerts")
+@router.get("/alerts", response_model=list[SignalOut], responses=error_responses(*AUTH))
 def alerts(state: State, _: DispatcherRole,
-           since: Annotated[datetime | None, Query(description="ISO 8601 with time zone")]
-           = None) -> list[dict[str, Any]]:
-    if since is not None and since.tzinfo is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "since needs a time zone, e.g. 2026-11-27T08:00:00Z")
-    return [s.to_dict() for s in state.board.signals(since=since)]
+           since: Annotated[AwareDatetime | None,
+                            Query(description="only signals at or after this time (ISO 8601 "
+                                  "with time zone, e.g. 2026-11-27T08:00:00Z)")] = None
+           ) -> list[SignalOut]:
+    """Saturation signals kept in the board's bounded history, oldest first."""
+    return [SignalOut.of(s) for s in state.board.signals(since=since)]
 
 
-@router.get("/alerts/stream")
-async def alert_stream(request: Request, state: State, _: DispatcherRole) -> StreamingResponse:
+_SSE_DOC = ("One ``saturation`` event per level change, as it happens: ``id:`` the signal id, "
+            "``event: saturation``, ``data:`` the signal as JSON (the schema of "
+            "``GET /v1/alerts`` items); a comment line every 15 s keeps the connection alive.")
+
+
+@router.get("/alerts/stream", response_class=EventStream,
+            responses={200: {"description": _SSE_DOC,
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       **_json_errors(*AUTH)})
+async def alert_stream(request: Request, state: State, _: DispatcherRole) -> EventStream:
     """Server-Sent Events: one ``saturation`` event (JSON) per level change, as it happens."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[SaturationSignal] = asyncio.Queue(maxsize=1000)
@@ -79,7 +116,7 @@ async def alert_stream(request: Request, state: State, _: DispatcherRole) -> Str
 
     remove = state.add_listener(push)
 
-    async def events():
+    async def events() -> AsyncIterator[str]:
         try:
             yield ": gyrophare saturation alerts\n\n"
             while True:
@@ -95,22 +132,23 @@ async def alert_stream(request: Request, state: State, _: DispatcherRole) -> Str
         finally:
             remove()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return EventStream(events(), headers={"Cache-Control": "no-cache",
+                                          "X-Accel-Buffering": "no"})
 
 
-def _offer(queue: asyncio.Queue, signal: SaturationSignal) -> None:
+def _offer(queue: asyncio.Queue[SaturationSignal], signal: SaturationSignal) -> None:
     if not queue.full():
         queue.put_nowait(signal)
 
 
-@router.get("/alerts/{alert_id}.cap", response_class=Response,
-            responses={200: {"content": {"application/cap+xml": {}}}})
-def alert_cap(alert_id: str, state: State, settings: AppSettings, _: DispatcherRole) -> Response:
-    """One alert as an OASIS CAP 1.2 document."""
-    for s in state.board.signals():
-        if s.id == alert_id:
-            status_ = "Exercise" if s.demo else "Actual"
-            return Response(s.to_cap(sender=settings.sender, status=status_),
-                            media_type="application/cap+xml")
-    raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id!r}")
+@router.get("/alerts/{alert_id}.cap", response_class=CapXml,
+            responses={200: {"description": "the signal as an OASIS CAP 1.2 alert; status "
+                                            "Exercise for a demonstration facility",
+                             "content": {"application/cap+xml": {"schema": {"type": "string"}}}},
+                       **_json_errors(*AUTH, 404)})
+def alert_cap(alert_id: str, state: State, settings: AppSettings, _: DispatcherRole) -> CapXml:
+    """One alert as an OASIS CAP 1.2 document. 404: no such signal in the history."""
+    signal = state.board.signal(alert_id)
+    if signal is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert with id {alert_id!r}")
+    return CapXml(signal.to_cap(sender=settings.sender, status=None))

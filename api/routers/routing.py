@@ -2,53 +2,58 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 
 from api.auth import DispatcherRole
 from api.deps import State
-from api.responses import FastJSON
-from api.schemas import (
-    ArrivedRequest,
-    CoverageRequest,
-    DispatchRequest,
-    RouteRequest,
-    latlon,
+from api.models.errors import AUTH, error_responses
+from api.models.hospitals import EnRouteOut
+from api.models.routing import (
+    AmbulanceEvent,
+    CoverageResponse,
+    DispatchResponse,
+    RouteQuery,
+    RouteResponse,
 )
+from api.responses import FastJSON
+from api.schemas import ArrivedRequest, CoverageRequest, DispatchRequest, latlon
 from api.store import StoreUnavailable
 from engine.dispatch import DispatchPolicy, Need, signal_plan
+from engine.query import Route
 from engine.timeutil import utcnow
 
 router = APIRouter(prefix="/v1", tags=["routing"])
-log = logging.getLogger("gyrophare.api")
 
 
-@router.post("/route", response_class=FastJSON)
-def route(body: RouteRequest, state: State, _: DispatcherRole) -> FastJSON:
-    """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan."""
-    if (body.destination is None) == (body.destination_hospital is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "give exactly one of destination or destination_hospital")
+@router.post("/route", response_class=FastJSON, response_model=RouteResponse,
+             responses=error_responses(*AUTH, 404))
+def route(body: RouteQuery, state: State, _: DispatcherRole) -> FastJSON:
+    """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan;
+    ``status: "unreachable"`` (200) when no allowed path joins the two points. 404: unknown
+    ``destination_hospital``; 422: a point off the road network."""
     at = body.departure or utcnow()
-    dest = (state.board.hospital(body.destination_hospital).destination
-            if body.destination_hospital is not None else latlon(body.destination))
+    target = body.target()
+    dest = state.board.hospital(target).destination if isinstance(target, str) else target
     result = state.router.route(latlon(body.origin), dest, profile=body.profile,
                                 metric=body.metric, at=at, contraflow=body.contraflow,
                                 restricted_turns=body.restricted_turns,
                                 algorithm=body.algorithm)
     out = result.to_dict()
-    if result.reachable:
+    if isinstance(result, Route):
         out["signal_plan"] = [s.to_dict() for s in signal_plan(result, departure=at)]
     out["stale"] = state.stale
-    return FastJSON(out)
+    return FastJSON(out)  # pre-serialised (orjson): the hot path skips response validation
 
 
-@router.post("/dispatch")
-def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> dict[str, Any]:
+@router.post("/dispatch", response_class=FastJSON, response_model=DispatchResponse,
+             responses=error_responses(*AUTH, 409))
+def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> FastJSON:
     """Choose the hospital (ETA and saturation), route there, plan the signals, and register
-    the ambulance as on its way (unless ``register`` is false or the store is down)."""
+    the ambulance as on its way (unless ``register`` is false or the store is down: then
+    ``registered`` is false and ``warning`` says why). 409: no hospital can take the patient,
+    or ``ambulance_id`` is already en route; 422: unknown bed type, a point off the road."""
     at = utcnow()
     need = Need(bed_type=body.need.bed_type, capability=body.need.capability,
                 severity=body.need.severity)
@@ -58,8 +63,7 @@ def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> dict[str
         latlon(body.incident), need, at=at, ambulances=ambulances, register=False,
         policy=DispatchPolicy(mode=body.policy), contraflow=body.contraflow,
         restricted_turns=body.restricted_turns, ambulance_id=body.ambulance_id)
-    out = decision.to_dict()
-    out["stale"] = state.stale
+    out: dict[str, Any] = {**decision.to_dict(), "stale": state.stale}
     if body.register_en_route:
         record = decision.en_route()
         try:
@@ -70,34 +74,39 @@ def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> dict[str
             out["stale"] = True
             out["warning"] = (f"the ambulance could not be registered as en route: {exc}; "
                               "the decision used the last known hospital load")
-    return out
+    return FastJSON(out)  # pre-serialised (orjson): two routes in one body
 
 
-@router.get("/ambulances")
-def ambulances(state: State, _: DispatcherRole) -> list[dict[str, Any]]:
-    """Ambulances on their way to a hospital."""
-    return [e.to_dict() for e in state.board.en_route()]
+@router.get("/ambulances", response_model=list[EnRouteOut], responses=error_responses(*AUTH))
+def ambulances(state: State, _: DispatcherRole) -> list[EnRouteOut]:
+    """Ambulances on their way to a hospital, in registration order."""
+    return [EnRouteOut.of(e) for e in state.board.en_route()]
 
 
-@router.post("/ambulances/{ambulance_id}/arrived")
+@router.post("/ambulances/{ambulance_id}/arrived", response_model=AmbulanceEvent,
+             responses=error_responses(*AUTH, 404, 503))
 def arrived(ambulance_id: str, state: State, _: DispatcherRole,
-            body: ArrivedRequest | None = None) -> dict[str, Any]:
-    """The ambulance reached the hospital (the patient takes a bed unless ``admit`` is false)."""
+            body: ArrivedRequest | None = None) -> AmbulanceEvent:
+    """The ambulance reached the hospital (the patient takes a bed unless ``admit`` is false).
+    404: not en route; 503: not stored."""
     event = state.submit("ambulance.arrived", {"ambulance_id": ambulance_id,
                                                "admit": body.admit if body else True})
-    return {"ambulance_id": ambulance_id, "status": "arrived", "event": event.id}
+    return AmbulanceEvent(ambulance_id=ambulance_id, status="arrived", event=event.id)
 
 
-@router.post("/ambulances/{ambulance_id}/cancel")
-def cancel(ambulance_id: str, state: State, _: DispatcherRole) -> dict[str, Any]:
+@router.post("/ambulances/{ambulance_id}/cancel", response_model=AmbulanceEvent,
+             responses=error_responses(*AUTH, 404, 503))
+def cancel(ambulance_id: str, state: State, _: DispatcherRole) -> AmbulanceEvent:
+    """The ambulance no longer goes to its hospital (diverted, patient not transported).
+    404: not en route; 503: not stored."""
     event = state.submit("ambulance.cancel", {"ambulance_id": ambulance_id})
-    return {"ambulance_id": ambulance_id, "status": "cancelled", "event": event.id}
+    return AmbulanceEvent(ambulance_id=ambulance_id, status="cancelled", event=event.id)
 
 
-@router.post("/coverage")
-def coverage(body: CoverageRequest, state: State, _: DispatcherRole) -> dict[str, Any]:
-    """Road reachable within ``minutes`` from the nearest station, under current traffic."""
+@router.post("/coverage", response_model=CoverageResponse, responses=error_responses(*AUTH))
+def coverage(body: CoverageRequest, state: State, _: DispatcherRole) -> CoverageResponse:
+    """Road reachable within ``minutes`` from the nearest station, under current traffic.
+    422: a station off the road network."""
     result = state.dispatcher.coverage([latlon(s) for s in body.stations],
                                        minutes=body.minutes, profile=body.profile)
-    return {**result.to_dict(), "stale": state.stale}
-
+    return CoverageResponse.of(result, stale=state.stale)

@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import State
+from api.models.errors import AUTH, error_responses
+from api.models.traffic import Applied, Deleted, EntryCreated, TrafficState
 from api.schemas import ChangesRequest, ReportRequest, SpeedsRequest
 from engine.traffic import change_to_dict, closure_from_feature
 from engine.traffic import parse_segment_speed_csv as parse_csv
@@ -22,7 +24,8 @@ def _apply(state: State, changes: list[dict[str, Any]]) -> dict[str, Any]:
     return {"ids": ids, "weights_version": state.overlay.version}
 
 
-@router.post("/traffic/speeds", openapi_extra={"requestBody": {"content": {
+@router.post("/traffic/speeds", response_model=Applied, responses=error_responses(*AUTH, 503),
+             openapi_extra={"requestBody": {"content": {
     "application/json": {"schema": SpeedsRequest.model_json_schema()},
     "text/csv": {"schema": {"type": "string"},
                  "example": "from_osm_id,to_osm_id,speed_kmh\n25239340,25239343,20\n"}}}})
@@ -60,7 +63,8 @@ def _pydantic_errors(exc: Exception) -> Any:
     return errors() if callable(errors) else str(exc)
 
 
-@router.post("/closures", status_code=status.HTTP_201_CREATED)
+@router.post("/closures", status_code=status.HTTP_201_CREATED, response_model=EntryCreated,
+             responses=error_responses(*AUTH, 503))
 def closures(feature: dict[str, Any], state: State, _: CommandCentreRole) -> dict[str, Any]:
     """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``), LineString or
     Polygon; validity in ``properties.starts_at`` / ``expires_at`` (default: now until
@@ -72,14 +76,16 @@ def closures(feature: dict[str, Any], state: State, _: CommandCentreRole) -> dic
             "weights_version": result["weights_version"]}
 
 
-@router.delete("/closures/{entry_id}")
+@router.delete("/closures/{entry_id}", response_model=Deleted,
+               responses=error_responses(*AUTH, 404, 503))
 def delete_closure(entry_id: str, state: State, _: CommandCentreRole) -> dict[str, Any]:
     entry = state.overlay.get(entry_id)
     state.submit("traffic.remove", {"ids": [entry.id]})
     return {"id": entry_id, "deleted": True, "weights_version": state.overlay.version}
 
 
-@router.post("/reports", status_code=status.HTTP_201_CREATED)
+@router.post("/reports", status_code=status.HTTP_201_CREATED, response_model=EntryCreated,
+             responses=error_responses(*AUTH, 503))
 def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """A field report ("blocked" / "slowed" at a point), snapped to the nearest road."""
     lon, lat = body.location
@@ -90,14 +96,15 @@ def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str
             "weights_version": result["weights_version"]}
 
 
-@router.post("/traffic", status_code=status.HTTP_201_CREATED)
+@router.post("/traffic", status_code=status.HTTP_201_CREATED, response_model=Applied,
+             responses=error_responses(*AUTH, 503))
 def changes(body: ChangesRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """Any batch of changes (SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure,
     FieldReport, OpenBarriers), all or nothing."""
     return _apply(state, body.changes)
 
 
-@router.get("/traffic")
+@router.get("/traffic", response_model=TrafficState, responses=error_responses(*AUTH))
 def traffic(state: State, _: DispatcherRole, active_only: bool = False) -> dict[str, Any]:
     """Traffic entries and the current ``weights_version``."""
     return {"weights_version": state.overlay.version, "stale": state.stale,

@@ -37,14 +37,25 @@ emits no negative-index wraparound, which made the triangle loop 1.5x faster on 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.cch._util import find_arc as _find_arc
+from engine.cch._util import (
+    Float64Array,
+    Int32Array,
+    Int64Array,
+    UInt8Array,
+    UInt32Array,
+    find_arc,
+    find_in,
+)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _append(buf, pos, cap, y):
+def _append(buf: Int32Array, pos: int, cap: int, y: Any) -> tuple[Int32Array, int, int]:
     """Append ``y`` to a growable int32 buffer (doubling); returns ``(buf, pos, cap)``."""
     if pos == cap:
         cap *= 2
@@ -56,7 +67,8 @@ def _append(buf, pos, cap, y):
 
 
 @njit(cache=True, nogil=True)
-def _chordal_supergraph(n, xadj, adjncy, order, rank):
+def _chordal_supergraph(n: int, xadj: Int32Array, adjncy: Int32Array, order: Int32Array,
+                        rank: Int32Array) -> tuple[Int64Array, Int32Array, Int32Array]:
     """Symbolic elimination in rank order.
 
     ``N+(x)`` = original upper neighbours of ``x`` plus ``N+(c) - {x}`` for every child ``c``
@@ -100,7 +112,8 @@ def _chordal_supergraph(n, xadj, adjncy, order, rank):
 
 
 @njit(cache=True, nogil=True)
-def _down_lists(n, up_first, up_head):
+def _down_lists(n: int, up_first: Int64Array, up_head: Int32Array
+                ) -> tuple[Int64Array, Int64Array, Int32Array]:
     """Arcs grouped by their upper end: ``down_first[v]``, ``down_arc[k]`` sorted by lower end;
     and the tail of every arc."""
     n_arcs = len(up_head)
@@ -122,7 +135,9 @@ def _down_lists(n, up_first, up_head):
 
 
 @njit(cache=True, nogil=True)
-def _reachable(n, up_first, up_head, arc_tail, down_first, down_arc, tail, head, rank):
+def _reachable(n: int, up_first: Int64Array, up_head: Int32Array, arc_tail: Int32Array,
+               down_first: Int64Array, down_arc: Int64Array, tail: Int32Array, head: Int32Array,
+               rank: Int32Array) -> tuple[UInt8Array, UInt8Array]:
     """Per undirected arc ``(x, z)``: can ``x -> z`` (``ok_up``) / ``z -> x`` (``ok_dn``)
     ever be finite, i.e. is there a directed path through lower-ranked nodes, whatever the
     weights (a boolean customization with every input edge usable)."""
@@ -132,9 +147,9 @@ def _reachable(n, up_first, up_head, arc_tail, down_first, down_arc, tail, head,
     for e in range(len(tail)):
         x, y = rank[tail[e]], rank[head[e]]
         if x < y:
-            ok_up[_find_arc(up_first, up_head, x, y)] = 1
+            ok_up[find_arc(up_first, up_head, x, y)] = 1
         elif x > y:
-            ok_dn[_find_arc(up_first, up_head, y, x)] = 1
+            ok_dn[find_arc(up_first, up_head, y, x)] = 1
     arc_of = np.empty(n, dtype=np.int64)
     for x in range(n):
         for a in range(up_first[x], up_first[x + 1]):
@@ -156,7 +171,8 @@ def _reachable(n, up_first, up_head, arc_tail, down_first, down_arc, tail, head,
 
 
 @njit(cache=True, nogil=True)
-def _directed(n, up_first, up_head, ok_up, ok_dn):
+def _directed(n: int, up_first: Int64Array, up_head: Int32Array, ok_up: UInt8Array,
+              ok_dn: UInt8Array) -> tuple[UInt32Array, UInt32Array, UInt32Array]:
     """Forward then backward arcs (see the module docstring): ``(f_first, b_first, head)``."""
     f_first = np.zeros(n + 1, dtype=np.uint32)
     b_first = np.zeros(n + 1, dtype=np.uint32)
@@ -185,7 +201,8 @@ def _directed(n, up_first, up_head, ok_up, ok_dn):
 
 
 @njit(cache=True, nogil=True)
-def _entries(n, f_first, b_first, head):
+def _entries(n: int, f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array
+             ) -> tuple[UInt32Array, UInt32Array, UInt32Array, UInt32Array]:
     """``bin_first`` / ``binp`` and ``fin_first`` / ``finp`` (see the module docstring)."""
     kf = f_first[n]
     k = b_first[n]
@@ -230,25 +247,10 @@ def _entries(n, f_first, b_first, head):
     return bin_first, binp, fin_first, finp
 
 
-@njit(cache=True, nogil=True, inline="always")
-def find_in(head, lo, hi, z):
-    """Position of ``z`` in the sorted ``head[lo:hi]``, or -1."""
-    lo = np.int64(lo)
-    hi = np.int64(hi)
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        h = head[mid]
-        if h < z:
-            lo = mid + 1
-        elif h > z:
-            hi = mid
-        else:
-            return np.int64(mid)
-    return np.int64(-1)
-
-
 @njit(cache=True, nogil=True)
-def _map_edges(n, tail, head_nodes, rank, f_first, b_first, head):
+def _map_edges(n: int, tail: Int32Array, head_nodes: Int32Array, rank: Int32Array,
+               f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array
+               ) -> tuple[Int32Array, UInt32Array, UInt32Array, UInt32Array]:
     """``edge_slot`` (arc of every input edge, -1 for self-loops) and, per node, the input
     edges of its arcs in increasing edge id: ``in_first`` / ``in_edge`` / ``in_slot``."""
     m = len(tail)
@@ -286,7 +288,7 @@ def _map_edges(n, tail, head_nodes, rank, f_first, b_first, head):
 
 
 @njit(cache=True, nogil=True)
-def _subtree_low(parent):
+def _subtree_low(parent: Int32Array) -> UInt32Array:
     """Lowest rank of every elimination subtree (children have lower ranks)."""
     n = len(parent)
     lo = np.arange(n).astype(np.uint32)
@@ -298,7 +300,8 @@ def _subtree_low(parent):
 
 
 @njit(cache=True, nogil=True)
-def node_work(bin_first, binp, fin_first, finp, f_first, b_first):
+def node_work(bin_first: UInt32Array, binp: UInt32Array, fin_first: UInt32Array,
+              finp: UInt32Array, f_first: UInt32Array, b_first: UInt32Array) -> Float64Array:
     """Modelled cost of customizing each node: triangles walked, plus per node, per entry
     and per arc overheads (fitted on New York's turn graph: a node costs about 120
     triangles, an entry about 4)."""
@@ -314,10 +317,36 @@ def node_work(bin_first, binp, fin_first, finp, f_first, b_first):
     return work
 
 
+@dataclass(frozen=True, eq=False)
+class Contraction:
+    """The weight-independent arrays :func:`contract` computes, in rank space (see the
+    module docstring for the arc layout); :class:`engine.cch.topology.CCHTopology` documents
+    every field and adds the subtree partition."""
+
+    order: Int32Array
+    rank: Int32Array
+    parent: Int32Array
+    lo: UInt32Array
+    f_first: UInt32Array
+    b_first: UInt32Array
+    head: UInt32Array
+    bin_first: UInt32Array
+    binp: UInt32Array
+    fin_first: UInt32Array
+    finp: UInt32Array
+    edge_slot: Int32Array
+    in_first: UInt32Array
+    in_edge: UInt32Array
+    in_slot: UInt32Array
+    #: arcs of the undirected chordal supergraph (before unusable directions are dropped)
+    undirected_arcs: int
+
+
 def contract(n: int, tail: np.ndarray, head: np.ndarray, order: np.ndarray,
-             xadj: np.ndarray, adjncy: np.ndarray) -> dict[str, np.ndarray]:
-    """All weight-independent arrays of a CCH (see the module docstring). The undirected
-    arc count is returned as ``undirected_arcs`` (a 0-d array)."""
+             xadj: Int32Array, adjncy: Int32Array) -> Contraction:
+    """All weight-independent arrays of a CCH (see the module docstring) for the node order
+    ``order`` (rank -> node) of the graph ``tail`` / ``head`` with the undirected adjacency
+    ``xadj`` / ``adjncy`` (:func:`engine.cch.order.undirected_simple_graph`)."""
     order = np.ascontiguousarray(order, dtype=np.int32)
     tail = np.ascontiguousarray(tail, dtype=np.int32)
     head = np.ascontiguousarray(head, dtype=np.int32)
@@ -334,17 +363,18 @@ def contract(n: int, tail: np.ndarray, head: np.ndarray, order: np.ndarray,
     bin_first, binp, fin_first, finp = _entries(n, f_first, b_first, arc_head)
     edge_slot, in_first, in_edge, in_slot = _map_edges(n, tail, head, rank, f_first, b_first,
                                                        arc_head)
-    return {
-        "order": order, "rank": rank, "parent": parent, "lo": _subtree_low(parent),
-        "f_first": f_first, "b_first": b_first, "head": arc_head,
-        "bin_first": bin_first, "binp": binp, "fin_first": fin_first, "finp": finp,
-        "edge_slot": edge_slot, "in_first": in_first, "in_edge": in_edge, "in_slot": in_slot,
-        "undirected_arcs": np.array(n_undirected),
-    }
+    return Contraction(
+        order=order, rank=rank, parent=parent, lo=_subtree_low(parent),
+        f_first=f_first, b_first=b_first, head=arc_head,
+        bin_first=bin_first, binp=binp, fin_first=fin_first, finp=finp,
+        edge_slot=edge_slot, in_first=in_first, in_edge=in_edge, in_slot=in_slot,
+        undirected_arcs=n_undirected,
+    )
 
 
 def undirected_arcs(n: int, tail: np.ndarray, head: np.ndarray, order: np.ndarray,
-                    xadj: np.ndarray, adjncy: np.ndarray) -> tuple[np.ndarray, ...]:
+                    xadj: Int32Array, adjncy: Int32Array
+                    ) -> tuple[Int64Array, Int32Array, Int32Array, UInt8Array, UInt8Array]:
     """The undirected chordal supergraph ``(up_first, up_head, parent)`` of an order and the
     per-arc directions that can be finite ``(ok_up, ok_dn)``: for tests and statistics."""
     order = np.ascontiguousarray(order, dtype=np.int32)

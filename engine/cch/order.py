@@ -10,9 +10,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from engine.cch._util import Int32Array
+
 
 @njit(cache=True, nogil=True)
-def _undirected_simple(n, tail, head):
+def _undirected_simple(n: int, tail: Int32Array, head: Int32Array
+                       ) -> tuple[Int32Array, Int32Array]:
     """Symmetric adjacency without self-loops or duplicates, as CSR ``(xadj, adjncy)``."""
     m = len(tail)
     deg = np.zeros(n + 1, dtype=np.int64)
@@ -49,7 +52,7 @@ def _undirected_simple(n, tail, head):
 
 
 def undirected_simple_graph(n: int, tail: np.ndarray, head: np.ndarray
-                            ) -> tuple[np.ndarray, np.ndarray]:
+                            ) -> tuple[Int32Array, Int32Array]:
     """``(xadj, adjncy)`` int32: the graph with every edge in both directions, once, no loops."""
     tail = np.ascontiguousarray(tail, dtype=np.int32)
     head = np.ascontiguousarray(head, dtype=np.int32)
@@ -61,8 +64,8 @@ def undirected_simple_graph(n: int, tail: np.ndarray, head: np.ndarray
 
 
 def nested_dissection_order(n: int, tail: np.ndarray, head: np.ndarray, *, seed: int = 0,
-                            adjacency: tuple[np.ndarray, np.ndarray] | None = None
-                            ) -> np.ndarray:
+                            adjacency: tuple[Int32Array, Int32Array] | None = None
+                            ) -> Int32Array:
     """The contraction order: ``order[r]`` is the node of rank ``r`` (int32[n]).
 
     ``pymetis.nested_dissection`` returns ``(perm, iperm)`` as ``METIS_NodeND`` defines them:

@@ -8,15 +8,38 @@ large share of the triangles under nested dissection) are done afterwards on one
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from .contract import node_work
+from engine.cch._util import Float64Array, Int32Array, Int64Array
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """Independent subtree groups of the elimination tree (rank space).
+
+    Group ``i`` is ``part_nodes[part_first[i]:part_first[i+1]]``: whole subtrees, in
+    increasing rank; ``top_nodes`` is every other node, in increasing rank (the ancestors of
+    the groups). No groups (``part_first == [0]``, every node on top) means one thread."""
+
+    part_first: Int32Array
+    part_nodes: Int32Array
+    top_nodes: Int32Array
+
+    @classmethod
+    def single(cls, n: int) -> Partition:
+        """No groups: every node on top (customized on one thread)."""
+        return cls(np.zeros(1, np.int32), np.zeros(0, np.int32), np.arange(n, dtype=np.int32))
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.part_first) - 1
 
 
 @njit(cache=True, nogil=True)
-def _subtree_sums(parent, work):
+def _subtree_sums(parent: Int32Array, work: Float64Array) -> Float64Array:
     """Work of every subtree (children have lower ranks than their parent)."""
     sub = work.copy()
     for x in range(len(parent)):
@@ -27,7 +50,7 @@ def _subtree_sums(parent, work):
 
 
 @njit(cache=True, nogil=True)
-def _roots_below_top(parent, is_top):
+def _roots_below_top(parent: Int32Array, is_top: np.ndarray) -> Int64Array:
     """For every non-top node, the root of its subtree once the top is removed (-1 on top)."""
     n = len(parent)
     root_of = np.full(n, -1, dtype=np.int64)
@@ -39,23 +62,19 @@ def _roots_below_top(parent, is_top):
     return root_of
 
 
-def partition(arrays: dict[str, np.ndarray], parts: int, *, max_splits: int = 100_000
-              ) -> dict[str, np.ndarray]:
-    """``part_first`` / ``part_nodes`` (the nodes of each part, increasing rank) and
-    ``top_nodes`` (the rest, increasing rank), minimising ``max(part work) + top work``.
+def partition(parent: Int32Array, work: Float64Array, parts: int, *,
+              max_splits: int = 100_000) -> Partition:
+    """Up to ``parts`` groups of whole subtrees of the elimination tree ``parent`` and the
+    top nodes above them, minimising ``max(group work) + top work`` for the modelled
+    per-node ``work`` (:func:`engine.cch.contract.node_work`).
 
     The heaviest subtree is split (its root moves to the top) again and again; after each
     split that creates several subtrees, the subtrees are spread over ``parts`` groups
     (heaviest first onto the lightest) and the modelled time is kept if it is the best.
     """
-    parent = arrays["parent"]
     n = len(parent)
-    none = {"part_first": np.zeros(1, np.int32), "part_nodes": np.zeros(0, np.int32),
-            "top_nodes": np.arange(n, dtype=np.int32)}
     if parts < 2 or n < 2:
-        return none
-    work = node_work(arrays["bin_first"], arrays["binp"], arrays["fin_first"], arrays["finp"],
-                     arrays["f_first"], arrays["b_first"])
+        return Partition.single(n)
     sub = _subtree_sums(parent, work)
     has_parent = parent >= 0
     kids_order = np.argsort(parent[has_parent], kind="stable")
@@ -84,7 +103,7 @@ def partition(arrays: dict[str, np.ndarray], parts: int, *, max_splits: int = 10
         for c in kids[kid_first[r]:kid_first[r + 1]]:
             heapq.heappush(frontier, (-float(sub[c]), int(c)))
     if best_cost >= total:  # no gain over one thread
-        return none
+        return Partition.single(n)
     is_top = np.zeros(n, dtype=bool)
     is_top[top[:best_top]] = True
     # subtree roots = non-top nodes whose parent is top (or none)
@@ -99,8 +118,7 @@ def partition(arrays: dict[str, np.ndarray], parts: int, *, max_splits: int = 10
     part_first = np.zeros(parts + 1, dtype=np.int32)
     np.cumsum(counts, out=part_first[1:])
     part_nodes = order[np.sum(is_top):].astype(np.int32)
-    return {"part_first": part_first, "part_nodes": part_nodes,
-            "top_nodes": np.flatnonzero(is_top).astype(np.int32)}
+    return Partition(part_first, part_nodes, np.flatnonzero(is_top).astype(np.int32))
 
 
 def _lpt_makespan(loads: list[float], parts: int) -> float:
@@ -111,7 +129,7 @@ def _lpt_makespan(loads: list[float], parts: int) -> float:
     return max(bins)
 
 
-def _lpt_groups(loads: np.ndarray, parts: int) -> np.ndarray:
+def _lpt_groups(loads: Float64Array, parts: int) -> Int64Array:
     bins = np.zeros(parts)
     out = np.empty(len(loads), dtype=np.int64)
     for i in np.argsort(-loads, kind="stable"):

@@ -1,4 +1,4 @@
-"""Elimination-tree searches over a customized CCH, and path unpacking.
+"""Queries over a customized CCH: elimination-tree searches, path unpacking, matrices.
 
 A forward search from the seeds only ever climbs upward arcs (``up`` weights) and a backward
 search from the targets climbs them against their direction (``down`` weights); in a CCH the
@@ -7,30 +7,105 @@ So no priority queue over distances is needed: the union of the ancestor chains 
 increasing rank, each node once, and its arcs relaxed. Several start nodes (a point mid-edge
 gives two, a set of candidates many) merge their chains through a tiny heap of chain fronts.
 
-Workspace arrays (one set per thread, see :class:`engine.cch.router.CCHWorkspace`) stay clean
-between queries: each query resets exactly the nodes it visited.
+The public functions (:func:`shortest_path`, :func:`distances`, :func:`many_to_many`) check
+their entries, run a private kernel over the topology's arrays, a metric and a
+:class:`CCHWorkspace` (one per thread; it stays clean between queries: each query resets
+exactly the nodes it visited), and name what the kernel returns (:class:`QueryStatus`).
 """
 
 from __future__ import annotations
 
+from enum import IntEnum
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from engine.cch._util import key_pop as _hpop
-from engine.cch._util import key_push as _hpush
-from engine.cch.contract import find_in as _find_in
+from engine.cch._util import (
+    Float64Array,
+    Int32Array,
+    Int64Array,
+    UInt8Array,
+    UInt32Array,
+    find_in,
+    key_pop,
+    key_push,
+    tail_of,
+)
+from engine.cch.metric import CCHMetric
+from engine.cch.topology import CCHTopology
+from engine.kernels._checks import _float_array, _index_array, check_groups
 
+#: chain flags of a node: reached from the seeds (forward) / from the targets (backward)
 F_CHAIN = np.uint8(1)
 B_CHAIN = np.uint8(2)
 
 
+class QueryStatus(IntEnum):
+    """What the point-to-point kernel says besides the cost."""
+
+    #: done: the cost and the path (empty when nothing is reachable) are valid
+    OK = 0
+    #: a seed entry is bad (node out of range, or a cost < 0 or NaN): its index is returned
+    BAD_SEED = 1
+    #: a target entry is bad: its index is returned
+    BAD_TARGET = 2
+    #: the path does not fit in the workspace's ``out``: its length is returned
+    OUT_TOO_SMALL = 3
+
+
+# numba freezes module globals as constants: the kernel returns these plain ints (boxing an
+# IntEnum member would cost more than a small city's whole query)
+_OK = int(QueryStatus.OK)
+_BAD_SEED = int(QueryStatus.BAD_SEED)
+_BAD_TARGET = int(QueryStatus.BAD_TARGET)
+_OUT_TOO_SMALL = int(QueryStatus.OUT_TOO_SMALL)
+
+#: rows of :attr:`CCHWorkspace.dist`
+FORWARD, BACKWARD = 0, 1
+#: rows of :attr:`CCHWorkspace.ints`
+PRED_F, PRED_B, HEAP, VISITED = 0, 1, 2, 3
+
+
+class CCHWorkspace:
+    """Per-thread query state over ``n`` nodes; every query leaves it clean.
+
+    The distance rows are packed in ``dist`` and the int32 rows in ``ints`` because the
+    point-to-point kernel takes them as two arguments (each array passed costs ~0.1 µs of
+    dispatch, a third of a small city's query); the attributes named after each row are
+    views of them, for the other kernels.
+    """
+
+    __slots__ = ("bdist", "bpred", "bucket_head", "dist", "fdist", "flag", "fpred", "heap",
+                 "ints", "out", "stack", "visited")
+
+    def __init__(self, n: int) -> None:
+        #: float64[2, n], all inf: rows FORWARD / BACKWARD distances (``fdist``, ``bdist``)
+        self.dist: Float64Array = np.full((2, n), np.inf)
+        #: int32[4, n+1], all -1: rows PRED_F / PRED_B (the arc a node was reached by,
+        #: ``-2 - i`` at entry ``i``), HEAP (chain fronts), VISITED (nodes to reset)
+        self.ints: Int32Array = np.full((4, n + 1), -1, dtype=np.int32)
+        self.fdist, self.bdist = self.dist[FORWARD], self.dist[BACKWARD]
+        self.fpred, self.bpred = self.ints[PRED_F], self.ints[PRED_B]
+        self.heap, self.visited = self.ints[HEAP], self.ints[VISITED]
+        #: uint8[n], all 0: F_CHAIN / B_CHAIN flags
+        self.flag: UInt8Array = np.zeros(n, dtype=np.uint8)
+        #: int32[n], all -1: first bucket entry of a node (matrices)
+        self.bucket_head: Int32Array = np.full(n, -1, dtype=np.int32)
+        #: int64[2n+4]: path unpacking stack
+        self.stack: Int64Array = np.zeros(2 * n + 4, dtype=np.int64)
+        #: int32: receives path edges (replaced by a larger one when a path does not fit)
+        self.out: Int32Array = np.zeros(max(1024, n), dtype=np.int32)
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _seed(nodes, cost, rank, dist, pred, flag, bit, heap, size):
+def _seed(nodes: Int32Array, cost: Float64Array, rank: Int32Array, dist: Float64Array,
+          pred: Int32Array, flag: UInt8Array, bit: Any, heap: Int32Array, size: int) -> int:
     """Start a chain at every entry (a node keeps its cheapest entry, ``pred = -2 - i``)."""
     for i in range(len(nodes)):
         x = rank[nodes[i]]
         if flag[x] == 0:
-            size = _hpush(heap, size, x)
+            size = key_push(heap, size, x)
         flag[x] |= bit
         if cost[i] < dist[x]:
             dist[x] = cost[i]
@@ -39,7 +114,9 @@ def _seed(nodes, cost, rank, dist, pred, flag, bit, heap, size):
 
 
 @njit(cache=True, nogil=True)
-def _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag):
+def _reset(visited: Int32Array, n_visited: int, fdist: Float64Array, bdist: Float64Array,
+           fpred: Int32Array, bpred: Int32Array, flag: UInt8Array) -> None:
+    """Clean the workspace rows at the visited nodes."""
     for k in range(n_visited):
         x = visited[k]
         fdist[x] = np.inf
@@ -50,8 +127,11 @@ def _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag):
 
 
 @njit(cache=True, nogil=True)
-def _query(f_first, b_first, head, parent, rank, W, seeds, seed_cost, targets, target_cost,
-           fdist, bdist, fpred, bpred, flag, heap, visited):
+def _query(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array, parent: Int32Array,
+           rank: Int32Array, W: Float64Array, seeds: Int32Array, seed_cost: Float64Array,
+           targets: Int32Array, target_cost: Float64Array, fdist: Float64Array,
+           bdist: Float64Array, fpred: Int32Array, bpred: Int32Array, flag: UInt8Array,
+           heap: Int32Array, visited: Int32Array) -> tuple[float, int, int]:
     """Interleaved forward/backward elimination-tree search; returns ``(best, meet,
     n_visited)``. The forward search relaxes forward arcs, the backward search backward
     arcs. A node's arcs are relaxed only while its distance is below the best meeting cost
@@ -62,14 +142,14 @@ def _query(f_first, b_first, head, parent, rank, W, seeds, seed_cost, targets, t
     meet = -1
     n_visited = 0
     while size > 0:
-        x, size = _hpop(heap, size)
+        x, size = key_pop(heap, size)
         visited[n_visited] = x
         n_visited += 1
         f = flag[x]
         p = parent[x]
         if p >= 0:
             if flag[p] == 0:
-                size = _hpush(heap, size, p)
+                size = key_push(heap, size, p)
             flag[p] |= f
         df = fdist[x]
         db = bdist[x]
@@ -93,22 +173,9 @@ def _query(f_first, b_first, head, parent, rank, W, seeds, seed_cost, targets, t
     return best, meet, n_visited
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _tail(first, a):
-    """The node whose arc list ``first[x]:first[x+1]`` holds arc ``a``."""
-    lo = np.int64(0)
-    hi = np.int64(len(first) - 1)
-    while hi - lo > 1:
-        mid = (lo + hi) >> 1
-        if first[mid] <= a:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 @njit(cache=True, nogil=True)
-def _unpack(f_first, b_first, head, V, a, x, stack, out, n_out):
+def _unpack(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array, V: Int32Array,
+            a: Any, x: Any, stack: Int64Array, out: Int32Array, n_out: int) -> int:
     """Append the input edges of arc ``a`` (tail ``x``) in its direction to ``out``;
     returns the new count, which keeps counting past ``len(out)`` without writing.
 
@@ -134,11 +201,11 @@ def _unpack(f_first, b_first, head, V, a, x, stack, out, n_out):
         y = via
         z = np.int64(head[a])
         if a < kf:  # x -> y (backward (y, x)), then y -> z (forward (y, z))
-            first = _find_in(head, b_first[y], b_first[y + 1], x)
-            second = _find_in(head, f_first[y], f_first[y + 1], z)
+            first = find_in(head, b_first[y], b_first[y + 1], x)
+            second = find_in(head, f_first[y], f_first[y + 1], z)
         else:  # z -> y (backward (y, z)), then y -> x (forward (y, x))
-            first = _find_in(head, b_first[y], b_first[y + 1], z)
-            second = _find_in(head, f_first[y], f_first[y + 1], x)
+            first = find_in(head, b_first[y], b_first[y + 1], z)
+            second = find_in(head, f_first[y], f_first[y + 1], x)
         stack[top] = (second << 32) | y  # pushed in reverse: first on top
         stack[top + 1] = (first << 32) | y
         top += 2
@@ -146,7 +213,9 @@ def _unpack(f_first, b_first, head, V, a, x, stack, out, n_out):
 
 
 @njit(cache=True, nogil=True)
-def _path(f_first, b_first, head, V, meet, fpred, bpred, stack, out):
+def _path(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array, V: Int32Array,
+          meet: Any, fpred: Int32Array, bpred: Int32Array, stack: Int64Array,
+          out: Int32Array) -> tuple[int, int, int]:
     """Input edges seed -> meet -> target into ``out`` (see :func:`_unpack`); returns
     ``(count, seed entry, target entry)``."""
     # forward half: the arcs meet -> seed, kept on the end of the stack array, unpacked in
@@ -157,7 +226,7 @@ def _path(f_first, b_first, head, V, meet, fpred, bpred, stack, out):
     while fpred[x] >= 0:
         a = fpred[x]
         n_f += 1
-        x = _tail(f_first, a)
+        x = tail_of(f_first, a)
         stack[end - n_f] = (np.int64(a) << 32) | x
     seed_i = -2 - fpred[x]
     n_out = 0
@@ -168,7 +237,7 @@ def _path(f_first, b_first, head, V, meet, fpred, bpred, stack, out):
     x = meet
     while bpred[x] >= 0:
         a = bpred[x]
-        t = _tail(b_first, a)
+        t = tail_of(b_first, a)
         n_out = _unpack(f_first, b_first, head, V, a, t, stack, out, n_out)
         x = t
     target_i = -2 - bpred[x]
@@ -176,7 +245,7 @@ def _path(f_first, b_first, head, V, meet, fpred, bpred, stack, out):
 
 
 @njit(cache=True, nogil=True)
-def _check_entries(nodes, cost, n):
+def _check_entries(nodes: Int32Array, cost: Float64Array, n: int) -> int:
     """Index of the first entry with a node out of range or a cost not >= 0 (NaN), or -1."""
     for i in range(len(nodes)):
         if nodes[i] < 0 or nodes[i] >= n or not cost[i] >= 0:
@@ -185,44 +254,52 @@ def _check_entries(nodes, cost, n):
 
 
 @njit(cache=True, nogil=True)
-def _query_path(firsts, head, pr2, W, V, seeds, seed_cost, targets, target_cost, D, ints, flag,
-                stack, out):
+def _query_path(firsts: UInt32Array, head: UInt32Array, parent_rank: Int32Array,
+                W: Float64Array, V: Int32Array, seeds: Int32Array, seed_cost: Float64Array,
+                targets: Int32Array, target_cost: Float64Array, dist: Float64Array,
+                ints: Int32Array, flag: UInt8Array, stack: Int64Array, out: Int32Array
+                ) -> tuple[int, float, int, int, int]:
     """Validated point-to-point query with its path. Returns ``(status, cost, n_edges,
-    seed entry, target entry)``; status 0 ok, 1 / 2 a bad seed / target entry (index in the
-    entry field), 3 ``out`` too small for the path (``n_edges`` is the size needed).
+    seed entry, target entry)``, status a :class:`QueryStatus`: for ``BAD_SEED`` /
+    ``BAD_TARGET`` the bad entry's index is in the seed / target entry field, for
+    ``OUT_TOO_SMALL`` ``n_edges`` is the size needed.
 
-    Few arguments on purpose: each array passed costs ~0.1 µs of dispatch, a third of a
-    small city's query. Rows: ``firsts`` = f_first, b_first; ``pr2`` = parent, rank; ``D``
-    = forward, backward distances; ``ints`` = forward, backward predecessor arcs, heap,
-    visited list.
+    Few arguments on purpose (each array passed costs ~0.1 µs of dispatch, a third of a
+    small city's query): ``firsts`` / ``parent_rank`` are the topology's packed rows,
+    ``dist`` / ``ints`` the workspace's.
     """
-    n = pr2.shape[1]
+    f_first, b_first = firsts[0], firsts[1]
+    parent, rank = parent_rank[0], parent_rank[1]
+    fdist, bdist = dist[FORWARD], dist[BACKWARD]
+    fpred, bpred, heap, visited = ints[PRED_F], ints[PRED_B], ints[HEAP], ints[VISITED]
+    n = len(rank)
     bad = _check_entries(seeds, seed_cost, n)
     if bad >= 0:
-        return 1, 0.0, 0, bad, -1
+        return _BAD_SEED, 0.0, 0, bad, -1
     bad = _check_entries(targets, target_cost, n)
     if bad >= 0:
-        return 2, 0.0, 0, -1, bad
-    f_first, b_first = firsts[0], firsts[1]
-    fpred, bpred = ints[0], ints[1]
-    best, meet, n_visited = _query(f_first, b_first, head, pr2[0], pr2[1], W, seeds,
-                                   seed_cost, targets, target_cost, D[0], D[1], fpred, bpred,
-                                   flag, ints[2], ints[3])
-    status = 0
+        return _BAD_TARGET, 0.0, 0, -1, bad
+    best, meet, n_visited = _query(f_first, b_first, head, parent, rank, W, seeds, seed_cost,
+                                   targets, target_cost, fdist, bdist, fpred, bpred, flag,
+                                   heap, visited)
+    status = _OK
     n_out, seed_i, target_i = 0, -1, -1
     if meet >= 0:
         n_out, seed_i, target_i = _path(f_first, b_first, head, V, meet, fpred, bpred, stack,
                                         out)
         if n_out > len(out):
-            status = 3
-    _reset(ints[3], n_visited, D[0], D[1], fpred, bpred, flag)
+            status = _OUT_TOO_SMALL
+    _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag)
     return status, best, n_out, seed_i, target_i
 
 
 @njit(cache=True, nogil=True)
-def _query_many(f_first, b_first, head, parent, rank, W, seed_first, seeds, seed_cost,
-                target_first, targets, target_cost, fdist, bdist, fpred, bpred, flag, heap,
-                visited, out):
+def _query_many(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array,
+                parent: Int32Array, rank: Int32Array, W: Float64Array, seed_first: Int32Array,
+                seeds: Int32Array, seed_cost: Float64Array, target_first: Int32Array,
+                targets: Int32Array, target_cost: Float64Array, fdist: Float64Array,
+                bdist: Float64Array, fpred: Int32Array, bpred: Int32Array, flag: UInt8Array,
+                heap: Int32Array, visited: Int32Array, out: Float64Array) -> None:
     """Distances only, for a batch of point-to-point queries (one call, no per-query
     overhead): query ``q`` goes from seed group ``q`` to target group ``q``."""
     for q in range(len(seed_first) - 1):
@@ -236,21 +313,23 @@ def _query_many(f_first, b_first, head, parent, rank, W, seed_first, seeds, seed
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _walk(first, head, parent, rank, W, nodes, cost, dist, pred, flag, heap, visited,
-          n_visited):
+def _walk(first: UInt32Array, head: UInt32Array, parent: Int32Array, rank: Int32Array,
+          W: Float64Array, nodes: Int32Array, cost: Float64Array, dist: Float64Array,
+          pred: Int32Array, flag: UInt8Array, heap: Int32Array, visited: Int32Array,
+          n_visited: int) -> int:
     """Full (unpruned) upward search from ``nodes`` over the arcs ``first[x]:first[x+1]``
     (forward arcs: a forward search, backward arcs: a backward one); appends the visited
     chain to ``visited`` in increasing rank and returns the new count. ``dist`` is final on
     it."""
     size = _seed(nodes, cost, rank, dist, pred, flag, F_CHAIN, heap, 0)
     while size > 0:
-        x, size = _hpop(heap, size)
+        x, size = key_pop(heap, size)
         visited[n_visited] = x
         n_visited += 1
         p = parent[x]
         if p >= 0 and flag[p] == 0:
             flag[p] = F_CHAIN
-            size = _hpush(heap, size, p)
+            size = key_push(heap, size, p)
         d = dist[x]
         if d < np.inf:
             for a in range(first[x], first[x + 1]):
@@ -262,9 +341,13 @@ def _walk(first, head, parent, rank, W, nodes, cost, dist, pred, flag, heap, vis
 
 
 @njit(cache=True, nogil=True)
-def _many_to_many(f_first, b_first, head, parent, rank, W, source_first, sources,
-                  source_cost, target_first, targets, target_cost,
-                  fdist, bdist, fpred, bpred, flag, heap, visited, bucket_head, out):
+def _many_to_many(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array,
+                  parent: Int32Array, rank: Int32Array, W: Float64Array,
+                  source_first: Int32Array, sources: Int32Array, source_cost: Float64Array,
+                  target_first: Int32Array, targets: Int32Array, target_cost: Float64Array,
+                  fdist: Float64Array, bdist: Float64Array, fpred: Int32Array,
+                  bpred: Int32Array, flag: UInt8Array, heap: Int32Array, visited: Int32Array,
+                  bucket_head: Int32Array, out: Float64Array) -> None:
     """Bucket-based matrix: one backward walk per target group leaves ``(group, cost)`` in a
     bucket at every node of its chain; one forward walk per source group scans the buckets
     of its own chain."""
@@ -329,3 +412,80 @@ def _many_to_many(f_first, b_first, head, parent, rank, W, source_first, sources
         _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag)
     for k in range(n_touched):
         bucket_head[bucket_nodes[k]] = -1
+
+
+# ------------------------------------------------------------------------ public wrappers
+def entries(nodes: Any, cost: Any, name: str) -> tuple[Int32Array, Float64Array]:
+    """Seeds or targets as int32 / float64 1-D arrays of one length (``name``: ``seeds`` or
+    ``targets``, for the messages). Their values are checked by the query kernel, in the
+    same pass that reads them."""
+    if type(nodes) is not np.ndarray or nodes.dtype != np.int32 or nodes.ndim != 1:
+        nodes = _index_array(nodes, name)
+    if type(cost) is not np.ndarray or cost.dtype != np.float64 or cost.ndim != 1:
+        cost = _float_array(cost, f"{name[:-1]}_cost")
+    if len(nodes) != len(cost):
+        raise ValueError(f"{name[:-1]}_cost has {len(cost)} entries but {name} has "
+                         f"{len(nodes)}")
+    return nodes, cost
+
+
+def shortest_path(topology: CCHTopology, metric: CCHMetric, seeds: Any, seed_cost: Any,
+                  targets: Any, target_cost: Any, ws: CCHWorkspace
+                  ) -> tuple[float, Int32Array, int, int]:
+    """Cheapest route from any seed to any target: ``(cost, input edge ids of the path,
+    seed index, target index)``, the cost being ``seed_cost[i] + d(seeds[i], targets[j]) +
+    target_cost[j]``; ``(inf, [], -1, -1)`` when no target is reachable. ``ValueError`` for
+    a node out of range or a cost not ``>= 0`` (``inf`` allowed)."""
+    seeds, seed_cost = entries(seeds, seed_cost, "seeds")
+    targets, target_cost = entries(targets, target_cost, "targets")
+    while True:
+        status, cost, n_out, si, ti = _query_path(
+            topology.firsts, topology.head, topology.parent_rank, metric.W, metric.V, seeds,
+            seed_cost, targets, target_cost, ws.dist, ws.ints, ws.flag, ws.stack, ws.out)
+        if status != _OUT_TOO_SMALL:
+            break
+        ws.out = np.empty(2 * n_out, dtype=np.int32)  # a path longer than n: rare
+    if status != _OK:
+        if status == _BAD_SEED:
+            _bad_entry("seed", seeds, seed_cost, si, topology.n_nodes)
+        _bad_entry("target", targets, target_cost, ti, topology.n_nodes)
+    if ti < 0:
+        return np.inf, np.zeros(0, dtype=np.int32), -1, -1
+    return cost, ws.out[:n_out].copy(), si, ti
+
+
+def _bad_entry(name: str, nodes: Int32Array, cost: Float64Array, i: int, n: int) -> None:
+    if not 0 <= nodes[i] < n:
+        raise ValueError(f"{name}s must be node ids in [0, {n}), got {nodes[i]} at index {i}")
+    raise ValueError(f"{name}_cost must be >= 0 (inf allowed), got {cost[i]} at index {i}")
+
+
+def distances(topology: CCHTopology, metric: CCHMetric, seed_first: Any, seeds: Any,
+              seed_cost: Any, target_first: Any, targets: Any, target_cost: Any,
+              ws: CCHWorkspace) -> Float64Array:
+    """A batch of point-to-point costs (no paths) in one call: query ``q`` from seed group
+    ``q`` to target group ``q`` (groups as in :func:`engine.kernels.many_to_many`)."""
+    t, n = topology, topology.n_nodes
+    sf, sn, sc = check_groups(seed_first, seeds, seed_cost, n, "seed")
+    tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
+    if len(sf) != len(tf):
+        raise ValueError("seed_first and target_first must describe as many queries")
+    out = np.empty(len(sf) - 1)
+    _query_many(t.f_first, t.b_first, t.head, t.parent, t.rank, metric.W, sf, sn, sc, tf, tn,
+                tc, ws.fdist, ws.bdist, ws.fpred, ws.bpred, ws.flag, ws.heap, ws.visited, out)
+    return out
+
+
+def many_to_many(topology: CCHTopology, metric: CCHMetric, source_first: Any,
+                 source_nodes: Any, source_cost: Any, target_first: Any, targets: Any,
+                 target_cost: Any, ws: CCHWorkspace) -> Float64Array:
+    """Cost matrix between source groups and target groups (groups as in
+    :func:`engine.kernels.many_to_many`), bucket-based: one upward search per group."""
+    t, n = topology, topology.n_nodes
+    sf, sn, sc = check_groups(source_first, source_nodes, source_cost, n, "source")
+    tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
+    out = np.empty((len(sf) - 1, len(tf) - 1))
+    _many_to_many(t.f_first, t.b_first, t.head, t.parent, t.rank, metric.W, sf, sn, sc, tf,
+                  tn, tc, ws.fdist, ws.bdist, ws.fpred, ws.bpred, ws.flag, ws.heap,
+                  ws.visited, ws.bucket_head, out)
+    return out

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import SourceError
-from engine.extract import tags as T
+from engine.extract import tags as osm_tags
 from engine.extract.restrictions import TurnRestriction, interpret_restriction, order_via_ways
 
 ProgressFn = Callable[[str, int, int | None], None]
@@ -131,7 +131,7 @@ class Extract:
             self.edge_way.append(way)
             self.edge_highway.append(highway)
             self.edge_speed.append(speeds[1])
-            self.edge_flags.append(flags[1] | T.F_REVERSED)
+            self.edge_flags.append(flags[1] | osm_tags.F_REVERSED)
             self.edge_name.append(name)
             self.edge_twin.append(first)
 
@@ -141,7 +141,7 @@ class Extract:
 @dataclass(slots=True)
 class _RawWay:
     way_id: int
-    rule: T.WayRule
+    rule: osm_tags.WayRule
     runs: list[list[tuple[int, float, float]]]  # pieces of (osm id, lat, lon) with locations
 
 
@@ -199,14 +199,15 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 if not len(tags):
                     continue
                 highway = tags.get("highway")
-                control = (T.interpret_control(dict(tags)) if highway in T.CONTROL_HIGHWAYS
+                control = (osm_tags.interpret_control(dict(tags))
+                           if highway in osm_tags.CONTROL_HIGHWAYS
                            else 0)
                 barrier = 0
                 if "barrier" in tags:
-                    barrier = T.interpret_barrier(dict(tags))
-                    control |= T.interpret_gate(dict(tags))
+                    barrier = osm_tags.interpret_barrier(dict(tags))
+                    control |= osm_tags.interpret_gate(dict(tags))
                 if control or barrier:
-                    node_info[obj.id] = (bool(control & T.CTRL_SIGNAL), barrier, control)
+                    node_info[obj.id] = (bool(control & osm_tags.CTRL_SIGNAL), barrier, control)
                 if tags.get("amenity") == "hospital" and obj.location.valid():
                     hospitals.append(
                         Hospital("node", obj.id, tags.get("name", ""), tags.get("emergency"),
@@ -215,7 +216,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
             elif obj.is_way():
                 if "highway" not in obj.tags:
                     continue
-                rule = T.interpret_way(dict(obj.tags))
+                rule = osm_tags.interpret_way(dict(obj.tags))
                 if rule is None:
                     continue
                 runs = _runs_with_locations(obj)
@@ -274,7 +275,8 @@ def _order_via_ways(restrictions: list[TurnRestriction], ways: list[_RawWay]
     return out
 
 
-_CONTROLS = T.CTRL_SIGNAL | T.CTRL_STOP | T.CTRL_GIVE_WAY | T.CTRL_GATE
+_CONTROLS = (osm_tags.CTRL_SIGNAL | osm_tags.CTRL_STOP | osm_tags.CTRL_GIVE_WAY
+             | osm_tags.CTRL_GATE)
 
 
 def _split_ways(
@@ -320,7 +322,7 @@ def _split_ways(
 
     for i, w in enumerate(ways):
         rule = w.rule
-        code = T.HIGHWAY_CODE[rule.highway]
+        code = osm_tags.HIGHWAY_CODE[rule.highway]
         for run in w.runs:
             start = 0
             last = len(run) - 1
@@ -346,8 +348,8 @@ def _split_ways(
         for a in range(len(copies)):
             for b in range(a + 1, len(copies)):
                 ex.add_edge_pair(
-                    [copies[a], copies[b]], 0, T.HIGHWAY_CODE["barrier"],
-                    (T.DEFAULT_SPEED_KMH["barrier"],) * 2, (flags, flags), "",
+                    [copies[a], copies[b]], 0, osm_tags.HIGHWAY_CODE["barrier"],
+                    (osm_tags.DEFAULT_SPEED_KMH["barrier"],) * 2, (flags, flags), "",
                 )
     return ex
 
@@ -383,8 +385,8 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"graph node {nid!r} has no x/y coordinates") from exc
         osm_id = int(nid) if str(nid).lstrip("-").isdigit() else -1
-        node_point[nid] = ex.add_point(lat, lon, osm_id, T.is_traffic_signal(d),
-                                       T.interpret_control(d))
+        node_point[nid] = ex.add_point(lat, lon, osm_id, osm_tags.is_traffic_signal(d),
+                                       osm_tags.interpret_control(d))
         if d.get("amenity") == "hospital":
             ex.hospitals.append(Hospital("node", osm_id, str(d.get("name", "")),
                                         d.get("emergency"), lat, lon))
@@ -393,17 +395,18 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
     for i, (u, v, _k, d) in enumerate(edges):
         tags = dict(d)
         tags["oneway"] = "no"  # direction is already expanded by osmnx
-        rule = T.interpret_way(tags)
+        rule = osm_tags.interpret_way(tags)
         if rule is None:
             continue
         flags = rule.flags_forward
         if str(d.get("oneway", "")).lower() in ("true", "1", "yes"):
-            flags |= T.F_ONEWAY
+            flags |= osm_tags.F_ONEWAY
         pts = _edge_points_from_osmnx(ex, node_point, u, v, d)
-        way = T._first(d.get("osmid"))
+        way = osm_tags._first(d.get("osmid"))
         way_id = int(way) if way is not None and str(way).lstrip("-").isdigit() else 0
         e = len(ex.edge_points)
-        ex.add_edge_pair(pts, way_id, T.HIGHWAY_CODE[rule.highway], (rule.speed_forward,) * 2,
+        ex.add_edge_pair(pts, way_id, osm_tags.HIGHWAY_CODE[rule.highway],
+                         (rule.speed_forward,) * 2,
                          (flags, flags), rule.name, both=False)
         length = round(float(d.get("length", 0.0) or 0.0), 1)
         index[(u, v, way_id, length)] = e
@@ -437,7 +440,7 @@ def read_graphml(path: str | Path, *, progress: ProgressFn | None = None) -> Ext
     return from_networkx(G, progress=progress)
 
 
-#: OSM ``highway`` values downloaded for a place: everything :func:`tags.road_class` may keep.
+#: OSM ``highway`` values downloaded for a place: everything :func:`osm_tags.road_class` may keep.
 OVERPASS_FILTER = (
     '["highway"~"motorway|trunk|primary|secondary|tertiary|unclassified|residential|'
     'living_street|service|road|busway|pedestrian|track"]["area"!~"yes"]'

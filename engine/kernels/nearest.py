@@ -1,4 +1,5 @@
-"""Nearest road segment to a point: a uniform grid over the segments, searched ring by ring.
+"""Nearest road segments to a point (the nearest with its ties, or the k nearest roads): a
+uniform grid over the segments, searched ring by ring.
 
 Segments (in a local metric projection) are cut into pieces no longer than the grid's cell,
 and each piece is filed under the cell of its midpoint, so a piece lies within half a cell of
@@ -7,11 +8,20 @@ the best distance found (plus half a cell) is exact. A query costs a few microse
 shapely STRtree query costs tens (most of it building the query geometry).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 from numba import njit
 
+#: The grid :func:`build_grid` returns: ``(x0, y0, cell, nx, ny, first, piece_seg, piece_t0,
+#: piece_t1, pax, pay, pbx, pby)``.
+Grid = tuple[Any, ...]
 
-def build_grid(ax, ay, bx, by, cell):
+
+def build_grid(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
+               cell: float) -> Grid:
     """Index segments ``(ax, ay) -> (bx, by)`` (metres). Returns the grid as a tuple of arrays
     for :func:`nearest_segments`: ``(x0, y0, cell, nx, ny, first, piece_seg, piece_t0,
     piece_t1, pax, pay, pbx, pby)``."""
@@ -117,8 +127,9 @@ def _nearest(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, pax, pa
     return count
 
 
-def nearest_segments(grid, px, py, radius, seg_edge, twin, usable, *, tol=1e-6,
-                     max_ties=32):
+def nearest_segments(grid: Grid, px: float, py: float, radius: float, seg_edge: np.ndarray,
+                     twin: np.ndarray, usable: np.ndarray, *, tol: float = 1e-6,
+                     max_ties: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(segments, t, d2)`` of the nearest usable segment and its ties (squared distances
     within ``tol``), nearest first; empty arrays when none lies within ``radius``."""
     out_seg = np.empty(max_ties, dtype=np.int32)
@@ -128,3 +139,113 @@ def nearest_segments(grid, px, py, radius, seg_edge, twin, usable, *, tol=1e-6,
                  float(tol), out_seg, out_t, out_d2)
     order = np.argsort(out_d2[:n], kind="stable")
     return out_seg[:n][order], out_t[:n][order], out_d2[:n][order]
+
+
+@njit(cache=True, nogil=True)
+def _before(d2a, sa, d2b, sb):
+    """Order of the k-nearest search: nearer first, the lower segment id on a tie."""
+    return d2a < d2b or (d2a == d2b and sa < sb)
+
+
+@njit(cache=True, nogil=True)
+def _nearest_edges(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, pax, pay, pbx,
+                   pby, px, py, radius, seg_edge, twin, usable, out_seg, out_t, out_d2):
+    """The ``len(out_seg)`` nearest distinct edges (``seg_edge`` values) usable in at least
+    one direction within ``radius`` of ``(px, py)``, each by its nearest segment: fills
+    ``out_*`` nearest first; returns how many."""
+    k = len(out_seg)
+    if k == 0:
+        return 0
+    ci = int((px - x0) // cell)
+    cj = int((py - y0) // cell)
+    count = 0
+    limit = radius * radius
+    ring = max(0, ci - (nx - 1), -ci, cj - (ny - 1), -cj)
+    max_ring = max(abs(ci), abs(nx - 1 - ci), abs(cj), abs(ny - 1 - cj))
+    if radius < max_ring * cell:
+        max_ring = min(max_ring, int(radius // cell) + 2)
+    while ring <= max_ring:
+        # every piece in this ring is at least (ring - 1) cells minus half a cell away
+        reach = (ring - 1.0) * cell - 0.5 * cell
+        bound = limit if count < k else min(limit, out_d2[k - 1])
+        if reach > 0.0 and reach * reach > bound:
+            break
+        for j in range(max(0, cj - ring), min(ny - 1, cj + ring) + 1):
+            edge_row = j == cj - ring or j == cj + ring
+            lo, hi = max(0, ci - ring), min(nx - 1, ci + ring)
+            i = lo
+            while i <= hi:
+                if not edge_row and i != ci - ring and i != ci + ring:
+                    i = ci + ring  # a middle row: only its two end cells
+                    continue
+                c = j * nx + i
+                for p in range(first[c], first[c + 1]):
+                    s = piece_seg[p]
+                    e = seg_edge[s]
+                    if not usable[e]:
+                        tw = twin[e]
+                        if tw < 0 or not usable[tw]:
+                            continue
+                    dx = pbx[p] - pax[p]
+                    dy = pby[p] - pay[p]
+                    den = dx * dx + dy * dy
+                    u = 0.0
+                    if den > 0.0:
+                        u = ((px - pax[p]) * dx + (py - pay[p]) * dy) / den
+                        if u < 0.0:
+                            u = 0.0
+                        elif u > 1.0:
+                            u = 1.0
+                    qx = pax[p] + u * dx - px
+                    qy = pay[p] + u * dy - py
+                    d2 = qx * qx + qy * qy
+                    if d2 > limit:
+                        continue
+                    if count == k and not _before(d2, s, out_d2[k - 1], out_seg[k - 1]):
+                        continue
+                    # one entry per edge: its nearest segment so far
+                    pos = -1
+                    for q in range(count):
+                        if seg_edge[out_seg[q]] == e:
+                            pos = q
+                            break
+                    if pos >= 0:
+                        if not _before(d2, s, out_d2[pos], out_seg[pos]):
+                            continue
+                        for q in range(pos, count - 1):
+                            out_seg[q] = out_seg[q + 1]
+                            out_t[q] = out_t[q + 1]
+                            out_d2[q] = out_d2[q + 1]
+                        count -= 1
+                    elif count == k:
+                        count -= 1  # the farthest makes room
+                    q = count
+                    while q > 0 and _before(d2, s, out_d2[q - 1], out_seg[q - 1]):
+                        out_seg[q] = out_seg[q - 1]
+                        out_t[q] = out_t[q - 1]
+                        out_d2[q] = out_d2[q - 1]
+                        q -= 1
+                    out_seg[q] = s
+                    out_t[q] = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
+                    out_d2[q] = d2
+                    count += 1
+                i += 1
+        ring += 1
+    return count
+
+
+def nearest_edges(grid: Grid, px: float, py: float, radius: float, seg_edge: np.ndarray,
+                  twin: np.ndarray, usable: np.ndarray, k: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(segments, t, d2)`` of the ``k`` nearest distinct edges (``seg_edge`` values) usable
+    in at least one direction within ``radius``, each by its nearest segment, nearest first
+    (equal distances: the lower segment id first); fewer when fewer lie within ``radius``.
+
+    What OSRM's ``/nearest`` answers: the nearest road pieces, not the nearest segments (a
+    curved road would otherwise fill the answer with its own segments)."""
+    out_seg = np.empty(int(k), dtype=np.int32)
+    out_t = np.empty(int(k))
+    out_d2 = np.empty(int(k))
+    n = _nearest_edges(*grid, float(px), float(py), float(radius), seg_edge, twin, usable,
+                       out_seg, out_t, out_d2)
+    return out_seg[:n], out_t[:n], out_d2[:n]

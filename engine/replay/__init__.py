@@ -9,6 +9,18 @@ is a discrete-event simulation on a simulated clock that drives the engine's
 transport times, hospital loads, saturation levels, diversions and the extra travel caused by
 closures.
 
+Modules, in pipeline order (each imports only those before it):
+
+- ``scenario``: the file format, loading and validation (no map needed);
+- ``generator``: the calls, listed or drawn from the seeded Poisson model;
+- ``world``: the map (cached per process), hospitals, crews and traffic changes of a run,
+  checked against the map;
+- ``metrics``: response times, hospital loads, levels, diversions from a run's records;
+- ``results``: the record of every call and the JSON-ready result of a run;
+- ``sim``: the discrete-event loop (:class:`~engine.replay.sim.Replay`, ``simulate``);
+- ``runner``: one run or a comparison, serially or on Dask;
+- ``report``: metrics.json / CSVs / report.html; ``cli``: ``gyrophare replay``.
+
 Typical use::
 
     from engine.replay import run, compare

@@ -11,8 +11,13 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from engine.attribution import ATTRIBUTION
 from engine.errors import GyrophareError, SourceError
+
+if TYPE_CHECKING:
+    from engine.io import ProgressFn
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -56,7 +61,7 @@ def add_replay_parser(subparsers: argparse._SubParsersAction) -> argparse.Argume
     return p
 
 
-def _progress(enabled: bool):  # type: ignore[no-untyped-def]
+def _progress(enabled: bool) -> ProgressFn | None:
     if not enabled:
         return None
     from engine.io import tqdm_progress
@@ -68,7 +73,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from engine.replay.report import write_outputs
     from engine.replay.runner import compare
     from engine.replay.scenario import ScenarioError, load_scenario, parse_variant
-    from engine.replay.sim import load_map
+    from engine.replay.world import load_map
 
     t0 = time.perf_counter()
     try:
@@ -101,7 +106,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
               f"{s['diversions']}")
     for f in files.values():
         print(f"  wrote {f}")
-    print("  map data © OpenStreetMap contributors, ODbL 1.0")
+    print(f"  map data {ATTRIBUTION}")
     return EXIT_OK
 
 

@@ -34,6 +34,7 @@ import shapely
 
 from engine.replay.scenario import (
     Area,
+    IncidentEvent,
     Scenario,
     ScenarioError,
     Stream,
@@ -193,7 +194,7 @@ def listed(scenario: Scenario) -> list[Incident]:
     """The calls written in the timeline (``type: incident``)."""
     out = []
     for i, ev in enumerate(scenario.model.timeline):
-        if getattr(ev, "type", None) != "incident":
+        if not isinstance(ev, IncidentEvent):
             continue
         out.append(Incident(id=ev.id or f"timeline-{i}", t=scenario.offset(ev.at),
                             lat=ev.location.lat, lon=ev.location.lon,

@@ -56,8 +56,10 @@ def compute_metrics(*, trips: Sequence[Mapping[str, Any]],
                     initial_levels: Mapping[tuple[str, str | None], int], horizon_s: float,
                     targets_min: Sequence[float],
                     ambulances: Mapping[str, tuple[float, int]], max_queue: int,
-                    hospital_names: Mapping[str, str]) -> dict[str, Any]:
-    """All metrics of one run (JSON-ready)."""
+                    hospital_names: Mapping[str, str],
+                    over_capacity: Mapping[tuple[str, str], int]) -> dict[str, Any]:
+    """All metrics of one run (JSON-ready); ``over_capacity`` counts the admissions beyond
+    capacity per (hospital id, bed type): the board's own count (``HospitalBoard.overflows``)."""
     response = [t["response_s"] for t in trips if t["response_s"] is not None]
     transport = [t["transport_s"] for t in trips if t["transport_s"] is not None]
     status: dict[str, int] = {}
@@ -84,16 +86,17 @@ def compute_metrics(*, trips: Sequence[Mapping[str, Any]],
             "name": name,
             "transports": len(mine),
             "admissions": sum(1 for t in mine if t["t_at_hospital"] is not None),
-            "over_capacity_admissions": sum(1 for t in mine if t["over_capacity"]),
+            "over_capacity_admissions": sum(n for (h, _), n in over_capacity.items()
+                                            if h == hid),
             "diverted_here": sum(1 for t in mine if t["diverted"]),
             "diverted_away": sum(1 for t in diverted if t["nearest_hospital"] == hid),
             "beds": {}, "time_at_level_s": {},
         }
     for (hid, bt), rows in occupancy.items():
         hospitals[hid]["beds"][bt] = _occupancy_stats(rows, horizon_s)
-    for (hid, bt), level in initial_levels.items():
-        hospitals[hid]["time_at_level_s"][bt or "overall"] = _time_at_levels(
-            level, [(t, lv) for t, h, b, lv in level_changes if h == hid and b == bt],
+    for (hid, bed), level in initial_levels.items():
+        hospitals[hid]["time_at_level_s"][bed or "overall"] = _time_at_levels(
+            level, [(t, lv) for t, h, b, lv in level_changes if h == hid and b == bed],
             horizon_s)
     busy = sum(b for b, _ in ambulances.values())
     n_amb = len(ambulances)

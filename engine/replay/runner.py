@@ -9,17 +9,16 @@ graph once (from the graph cache) and keeps it for the following runs.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.io import ProgressFn
 from engine.replay.metrics import pooled
 from engine.replay.scenario import Scenario, Variant, load_scenario, parse_variant
-from engine.replay.sim import Replay, load_map, simulate
-
-#: ``progress(stage, done, total)``, the shape of :func:`engine.io.tqdm_progress`
-ProgressFn = Callable[[str, int, int | None], None]
+from engine.replay.sim import Progress, Replay, simulate
+from engine.replay.world import load_map
 
 
 @dataclass
@@ -76,7 +75,7 @@ class Comparison:
 
 def run(scenario: str | Path | Mapping[str, Any] | Scenario, *,
         policy: str | Variant | None = None, seed: int | None = None,
-        progress: Callable[[int, int], None] | None = None) -> Result:
+        progress: Progress | None = None) -> Result:
     """Replay a scenario once.
 
     Parameters

@@ -9,7 +9,7 @@ Validation happens in two passes, both reporting *every* problem with the path o
 
 1. :func:`load_scenario` checks the structure and everything that needs no map (types, ranges,
    times inside the replay, bed types, GeoJSON shapes) and raises :class:`ScenarioError`;
-2. building the simulated world (:mod:`engine.replay.sim`) checks what needs the road graph and
+2. building the simulated world (:mod:`engine.replay.world`) checks what needs the road graph and
    the hospitals (unknown hospital ids, closures touching no road), with the same error class.
 """
 

@@ -1,0 +1,227 @@
+"""Request and response bodies of the routing endpoints (routes, dispatch decisions, ambulance
+events, coverage), in the engine's ``to_dict`` shapes; positions are GeoJSON ``[lon, lat]``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from api.models.hospitals import Level, LonLat, Timestamp
+from api.schemas import RouteRequest, latlon
+from engine.dispatch import Coverage
+from engine.hospitals.vocabulary import BedType
+
+
+# ---------------------------------------------------------------------------- requests
+class RouteQuery(RouteRequest):
+    """A route request: ``origin`` and exactly one of ``destination`` (a position) or
+    ``destination_hospital`` (a hospital id: the route ends at its entrance)."""
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> RouteQuery:
+        if (self.destination is None) == (self.destination_hospital is None):
+            raise ValueError("give exactly one of destination or destination_hospital")
+        return self
+
+    def target(self) -> tuple[float, float] | str:
+        """The destination: ``(lat, lon)``, or the hospital id to route to."""
+        if self.destination is not None:
+            return latlon(self.destination)
+        return str(self.destination_hospital)
+
+
+# ---------------------------------------------------------------------------- routes
+class EtaOut(BaseModel):
+    priority: float = Field(description="seconds with this profile's driving (lights and "
+                            "sirens for an ambulance)")
+    normal: float | None = Field(description="seconds on the same path at normal speed")
+
+
+class GeoLineString(BaseModel):
+    """A GeoJSON LineString."""
+
+    type: Literal["LineString"]
+    coordinates: list[LonLat]
+
+
+class StepOut(BaseModel):
+    name: str
+    distance_m: float
+    duration_s: float
+    location: LonLat = Field(description="where the step starts")
+    turn_delay_s: float = Field(description="part of duration_s lost at junctions")
+
+
+class RouteSignalOut(BaseModel):
+    """A traffic signal on the route."""
+
+    osm_id: int
+    location: LonLat
+    seconds_from_start: float
+    distance_from_start_m: float
+    approach_bearing: float = Field(description="degrees clockwise from north")
+    exit_bearing: float
+
+
+class SnapOut(BaseModel):
+    """Where an input position was put on the road network."""
+
+    location: LonLat
+    input: LonLat
+    snap_distance_m: float
+    edge: int
+    fallback: str | None = Field(None, description="present only when the nearest road was "
+                                 "cut off and the main network was used instead: why")
+
+
+class SignalPreemptionOut(BaseModel):
+    """A traffic signal to turn green, with its hold window around the expected passage."""
+
+    osm_id: int
+    location: LonLat
+    distance_from_start_m: float
+    eta_s: float = Field(description="seconds from departure")
+    eta_at: Timestamp
+    approach_bearing: float
+    exit_bearing: float
+    hold_from: Timestamp
+    hold_until: Timestamp
+
+
+class RouteOut(BaseModel):
+    """A found route: both ETAs, geometry, steps, signals (``engine.query.Route``)."""
+
+    status: Literal["ok"]
+    profile: str = Field(examples=["ambulance"])
+    metric: Literal["time", "distance"]
+    weights_version: int = Field(description="the traffic state the route used")
+    duration_s: float
+    eta_s: EtaOut
+    turn_delay_s: float
+    contraflow_edges: int
+    restricted_turns: int
+    distance_m: float
+    osm_nodes: list[int]
+    edges: list[int]
+    geometry: GeoLineString
+    steps: list[StepOut]
+    signals: list[RouteSignalOut]
+    origin: SnapOut
+    destination: SnapOut
+    notes: list[str] = Field(description="what a dispatcher should know, in words")
+    attribution: str
+
+
+class RouteFound(RouteOut):
+    """``POST /v1/route`` when a path exists."""
+
+    signal_plan: list[SignalPreemptionOut]
+    stale: bool = Field(description="the state store is unreachable: last known traffic")
+
+
+class RouteNotFound(BaseModel):
+    """``POST /v1/route`` when both ends are on the road network but no allowed path joins
+    them (``isolated`` says which end is cut off)."""
+
+    status: Literal["unreachable"]
+    profile: str
+    metric: Literal["time", "distance"]
+    weights_version: int
+    reason: str
+    isolated: Literal["origin", "destination", "both"] | None
+    origin: SnapOut
+    destination: SnapOut
+    attribution: str
+    stale: bool
+
+
+RouteResponse = Annotated[RouteFound | RouteNotFound, Field(discriminator="status")]
+
+
+# ---------------------------------------------------------------------------- dispatch
+class NeedOut(BaseModel):
+    bed_type: BedType | None
+    capability: str | None
+    severity: str
+
+
+class HospitalOptionOut(BaseModel):
+    """One ranked hospital: its ETA, its score (ETA plus saturation penalties) and why."""
+
+    hospital_id: str
+    name: str
+    eta_s: float | None = Field(description="null: unreachable by road now")
+    score: float | None
+    level: Level
+    occupancy: float | None
+    en_route: int
+    stale: bool
+    reachable: bool
+    reasons: list[str]
+
+
+class AmbulanceChoiceOut(BaseModel):
+    ambulance_id: str
+    eta_s: float = Field(description="seconds to reach the incident")
+    route: RouteOut
+
+
+class DispatchResponse(BaseModel):
+    """The chosen hospital, the ranking with reasons, the route, its signal plan and the
+    registration of the ambulance as on its way."""
+
+    incident: LonLat
+    need: NeedOut
+    at: Timestamp
+    policy: Literal["saturation_aware", "nearest"]
+    hospital_id: str
+    hospital: HospitalOptionOut
+    explanation: str
+    ranking: list[HospitalOptionOut]
+    route: RouteOut
+    signal_plan: list[SignalPreemptionOut]
+    ambulance_id: str | None
+    registered: bool = Field(description="counted on the board as heading to the hospital")
+    ambulance: AmbulanceChoiceOut | None = Field(description="the ambulance reaching the incident "
+                                              "first, when positions were given")
+    weights_version: int
+    attribution: str
+    stale: bool
+    warning: str | None = Field(None, description="present only when the registration could "
+                                "not be stored (the state store is unreachable)")
+
+
+# ---------------------------------------------------------------------------- ambulances
+class AmbulanceEvent(BaseModel):
+    """An ambulance arrival or cancellation, written to the shared state log."""
+
+    ambulance_id: str
+    status: Literal["arrived", "cancelled"]
+    event: str = Field(description="id of the event in the state log")
+
+
+# ---------------------------------------------------------------------------- coverage
+class GeoFeature(BaseModel):
+    """A GeoJSON Feature (here the covered area's polygon)."""
+
+    type: Literal["Feature"]
+    geometry: dict[str, Any]
+    properties: dict[str, Any]
+
+
+class CoverageResponse(BaseModel):
+    """Road reachable within ``minutes`` from the nearest station, under current traffic."""
+
+    minutes: float
+    nodes: int = Field(description="road junctions reached")
+    road_km: float
+    share_of_network: float = Field(description="fraction of the usable road network")
+    polygon: GeoFeature
+    weights_version: int
+    attribution: str
+    stale: bool
+
+    @classmethod
+    def of(cls, coverage: Coverage, *, stale: bool) -> CoverageResponse:
+        return cls.model_validate({**coverage.to_dict(), "stale": stale})
