@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_serve_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     """The ``serve`` subcommand."""
     serve = sub.add_parser("serve", help="run the HTTP API (FastAPI) on this map")
     add_source_args(serve)

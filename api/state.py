@@ -176,7 +176,7 @@ class LiveState:
         if isinstance(typed, TrafficApply):
             self.overlay.validate(typed.changes_list(), at=event.at)
         elif typed.type == "traffic.remove":
-            for entry_id in typed.ids:  # type: ignore[union-attr]
+            for entry_id in typed.ids:
                 self.overlay.get(entry_id)
         else:  # hospital and ambulance events: try them on a copy of the board
             typed.apply(self.overlay, HospitalBoard.from_dict(self.board.to_dict()), event.at)

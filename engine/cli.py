@@ -129,14 +129,14 @@ def _print_restrictions(r: dict[str, Any]) -> None:
 
 
 def cmd_route(args: argparse.Namespace) -> int:
-    from engine.query import Router
+    from engine.query import Router, Unreachable
 
     graph = _load(args, progress=not args.json)
     router = Router(graph, snap_radius_m=args.snap_radius)
     result = router.route(args.from_, args.to, profile=args.profile, metric=args.metric,
                           algorithm=args.algorithm, contraflow=args.contraflow,
                           restricted_turns=args.restricted_turns)
-    if not result.reachable:
+    if isinstance(result, Unreachable):
         if args.json:
             print(json.dumps(result.to_dict()))
         print(f"no route: {result.reason}", file=sys.stderr)

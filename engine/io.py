@@ -129,8 +129,9 @@ def save_graph(graph: RoadGraph, path: str | Path) -> Path:
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
     turns = graph.turn_graph()
     meta = json.dumps({"format": GRAPH_FORMAT, **graph.meta, "turn_meta": turns.meta})
-    np.savez(tmp, meta=np.array(meta), **graph.arrays(),
-             **{f"turn_{k}": v for k, v in turns.arcs().items()})
+    arrays = {"meta": np.array(meta), **graph.arrays(),
+              **{f"turn_{k}": v for k, v in turns.arcs().items()}}
+    np.savez(tmp, allow_pickle=False, **arrays)
     os.replace(tmp, path)
     return path
 

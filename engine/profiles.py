@@ -406,10 +406,10 @@ class Weights:
     #: edges a point may snap to: the profile's roads, closed or not (a call on a closed
     #: street is still on the map; the route then says it is unreachable)
     snappable: np.ndarray = field(repr=False)
-    options: ProfileOptions = field(default_factory=ProfileOptions)
-    arc: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    turn: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
-    turns: TurnCosts | None = field(default=None, repr=False)
+    options: ProfileOptions
+    arc: np.ndarray = field(repr=False)  #: cost of every turn arc: turn cost + entered road
+    turn: np.ndarray = field(repr=False)  #: cost of the turn alone, per turn arc
+    turns: TurnCosts = field(repr=False)  #: the profile's static turn costs (both metrics)
 
     @classmethod
     def build(cls, values: np.ndarray, *, profile: str, metric: str, version: int,

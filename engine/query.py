@@ -13,13 +13,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
 from engine import kernels
 from engine.attribution import ATTRIBUTION
-from engine.cch import CCHIndex, CCHMetrics
+from engine.cch import CCHIndex, CCHMetric, CCHMetrics
 from engine.errors import PointOffNetwork
 from engine.extract import tags
 from engine.extract.tags import F_AGAINST_ONEWAY
@@ -260,6 +260,7 @@ class Isochrone:
         pts = shapely.multipoints(np.stack([self.lon, self.lat], axis=1)) if len(self.lat) \
             else shapely.Point(self.origin.lon, self.origin.lat)
         hull = shapely.concave_hull(pts, ratio=ratio)
+        assert isinstance(hull, shapely.Geometry)
         return {"type": "Feature", "geometry": shapely.geometry.mapping(hull),
                 "properties": {"limit": self.limit, "metric": self.metric,
                                "nodes": len(self.nodes), "attribution": ATTRIBUTION}}
@@ -367,11 +368,16 @@ class Router:
                              normal_time=base.normal_time, time=time, turns=base.turns,
                              turn=base.turn, to_road=self._to_road, options=options)
 
-    def _snap(self, lat: object, lon: object, *, usable: np.ndarray, radius_m: float,
+    def _cch_metric(self, W: Weights) -> CCHMetric:
+        """The hierarchy's metric for ``W`` (customized on first use, then kept)."""
+        assert self._cch_metrics is not None, "this router has no hierarchy"
+        return self._cch_metrics.get(W)
+
+    def _snap(self, lat: float, lon: float, *, usable: np.ndarray, radius_m: float,
               what: str) -> Snap:
         """Snap with a small cache: hospitals, stations and ambulances snap again and again."""
         try:
-            key = (float(lat), float(lon), id(usable), radius_m)  # type: ignore[arg-type]
+            key = (float(lat), float(lon), id(usable), radius_m)
         except (TypeError, ValueError):
             key = None
         if key is not None:
@@ -428,7 +434,7 @@ class Router:
     #: may not use (a private lane, a pedestrian street) and say why the route is not there
     UNUSABLE_CHECK_M = 15.0
 
-    def _usable_snap(self, lat: object, lon: object, W: Weights, what: str) -> Snap:
+    def _usable_snap(self, lat: float, lon: float, W: Weights, what: str) -> Snap:
         """The nearest road the vehicle may use; when a road it may not use lies clearly
         nearer (the call is on a private lane, say), the snap says so."""
         s = self._snap(lat, lon, usable=W.snappable, radius_m=self.snap_radius_m, what=what)
@@ -641,7 +647,8 @@ class Router:
             return None
         return self._assemble(*self._legs(*found), cost, W, o, d)
 
-    def _legs(self, first: _End, arcs: np.ndarray, last: _End) -> tuple[np.ndarray, ...]:
+    def _legs(self, first: _End, arcs: np.ndarray, last: _End
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Leg arrays ``(edges, starts, ends, turn arcs)`` of a search result."""
         roads = self.turns.node_road[self.turns.head[arcs]]
         k = len(roads)
@@ -662,7 +669,8 @@ class Router:
         w = W.arc
         empty = np.zeros(0, dtype=np.int32)
         if algorithm == "cch":
-            cost, arcs, si, ti = self.cch.nearest(self._cch_metrics.get(W), seeds, seed_cost,
+            assert self.cch is not None
+            cost, arcs, si, ti = self.cch.nearest(self._cch_metric(W), seeds, seed_cost,
                                                   targets, target_cost)
             return cost, arcs, si, ti
         ws, ws2 = self._workspaces()
@@ -761,8 +769,9 @@ class Router:
         for k in sig:
             oid = int(g.point_osm_id[pts[k]])
             if not signals or signals[-1].osm_id != oid:
-                prev = (lat[k - 1], lon[k - 1]) if k > 0 else (o.lat, o.lon)
-                nxt = (lat[k + 1], lon[k + 1]) if k + 1 < len(pts) else (d.lat, d.lon)
+                prev: tuple[float, float] = (lat[k - 1], lon[k - 1]) if k > 0 else (o.lat, o.lon)
+                nxt: tuple[float, float] = ((lat[k + 1], lon[k + 1]) if k + 1 < len(pts)
+                                            else (d.lat, d.lon))
                 signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k]),
                                       float(m_at[k]), bearing(*prev, lat[k], lon[k]),
                                       bearing(lat[k], lon[k], *nxt)))
@@ -857,7 +866,7 @@ class Router:
         tf, tn, tc, _ = self._groups(dst, W, sources=False)
         tg = self.turns
         if self.cch is not None:
-            values = self.cch.many_to_many(self._cch_metrics.get(W), sf, sn, sc, tf, tn, tc)
+            values = self.cch.many_to_many(self._cch_metric(W), sf, sn, sc, tf, tn, tc)
         else:
             ws, _ = self._workspaces()
             with self._matrix_lock:
@@ -904,7 +913,7 @@ class Router:
         cost = np.inf
         if len(sn) and len(tn):
             if self.cch is not None:
-                cost, arcs, si, ti = self.cch.nearest(self._cch_metrics.get(W), sn, sc, tn, tc)
+                cost, arcs, si, ti = self.cch.nearest(self._cch_metric(W), sn, sc, tn, tc)
             else:
                 ws, _ = self._workspaces()
                 cost, ti = kernels.dijkstra(tg.first_out, tg.head, W.arc, sn, sc, tn, tc, ws)
@@ -953,7 +962,8 @@ class Router:
         W = self._resolve(profile, metric, weights, at,
                           ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns))
         many = len(origins) > 0 and isinstance(origins[0], Sequence | np.ndarray)
-        snaps = self._snap_all(origins if many else [origins], W, "origin", "origin")
+        points = cast("Sequence[Coordinate]", origins) if many else [cast("Coordinate", origins)]
+        snaps = self._snap_all(points, W, "origin", "origin")
         _, seeds, seed_cost, _ = self._groups(snaps, W, sources=True)
         ws, _ = self._workspaces()
         tg, g = self.turns, self.graph
@@ -975,7 +985,7 @@ def _pair(point: object, what: str) -> tuple[float, float]:
     from engine.errors import InvalidCoordinate
 
     try:
-        lat, lon = point  # type: ignore[misc]
+        lat, lon = cast("tuple[float, float]", point)
     except (TypeError, ValueError) as exc:
         raise InvalidCoordinate(f"{what}: expected a (lat, lon) pair, got {point!r}") from exc
     return lat, lon

@@ -135,7 +135,7 @@ class Snapper:
         if self._tree is None:
             coords = np.stack([np.stack([self.ax, self.ay], 1), np.stack([self.bx, self.by], 1)],
                               axis=1)
-            self._tree = shapely.STRtree(shapely.linestrings(coords))
+            self._tree = shapely.STRtree(np.asarray(shapely.linestrings(coords)))
         return self._tree
 
     def _project(self, lat: np.ndarray | float, lon: np.ndarray | float

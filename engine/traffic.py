@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from engine.errors import GyrophareError
 from engine.extract import tags
@@ -147,12 +148,15 @@ class OpenBarriers(Change):
     radius_m: float = 20.0
 
 
+EntryKind = Literal["speed", "factor", "closure", "open"]  #: what an entry does to its edges
+
+
 @dataclass(frozen=True)
 class Entry:
     """An applied change: the edges it touches and what it does to them."""
 
     id: str
-    kind: Literal["speed", "factor", "closure", "open"]
+    kind: EntryKind
     source: str
     starts_at: datetime
     expires_at: datetime | None
@@ -280,7 +284,8 @@ def closure_from_feature(feature: Mapping[str, Any], *, source: str = "api") -> 
         raise TrafficInputError(errors)
     return Closure(geometry=feature.get("geometry") or {}, radius_m=float(radius),
                    id=props.get("id"), source=str(props.get("source", source)),
-                   note=str(props.get("note", "")), **window)
+                   note=str(props.get("note", "")), starts_at=window.get("starts_at"),
+                   expires_at=window.get("expires_at"))
 
 
 def _parse_window(data: Mapping[str, Any], *, where: str
@@ -636,7 +641,7 @@ class TrafficOverlay:
                      seq=next(self._seq), note=change.note, geometry=geometry,
                      change=type(change).__name__)
 
-    def _resolve(self, change: Change) -> tuple[str, np.ndarray, np.ndarray, Any]:
+    def _resolve(self, change: Change) -> tuple[EntryKind, np.ndarray, np.ndarray, Any]:
         g = self.graph
         if isinstance(change, SegmentSpeeds):
             return ("speed", *self._segment_speeds(change.speeds), None)
@@ -675,7 +680,7 @@ class TrafficOverlay:
                 edges = self._edges_along(geom)
             else:
                 edges = self._edges_touching(geom)
-            return "closure", edges, np.zeros(len(edges)), dict(change.geometry)
+            return "closure", edges, np.zeros(len(edges)), dict(change.geometry or {})
         if isinstance(change, FieldReport):
             try:
                 lat, lon = validate_coordinate(change.lat, change.lon, what="report location")
@@ -883,7 +888,9 @@ class _SnapshotBuffer:
                                            np.ndarray]:
         import weakref
 
-        views = [None if a is None else np.frombuffer(memoryview(a).toreadonly(), np.float64)
+        # (a read-only memoryview: no one can flip a published array back to writeable)
+        views = [None if a is None else np.frombuffer(
+                     memoryview(a).toreadonly(), np.float64)  # type: ignore[arg-type]
                  for a in (self.values, self.normal, self.time, self.arc)]
         self.refs = tuple(weakref.ref(v) for v in views if v is not None)
         self.state = state
@@ -903,7 +910,7 @@ def _class_codes(classes: Sequence[str]) -> list[int]:
     return [tags.HIGHWAY_CODE[c] for c in classes]
 
 
-def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> shapely.Geometry:
+def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> BaseGeometry:
     """A valid GeoJSON geometry of an allowed type, with [lon, lat] coordinates in range."""
     if not isinstance(obj, Mapping) or "type" not in obj:
         raise TrafficInputError(["geometry must be a GeoJSON geometry object"])
@@ -911,7 +918,7 @@ def _geometry(obj: Mapping[str, Any] | None, allowed: tuple[str, ...]) -> shapel
         raise TrafficInputError([f"geometry type {obj.get('type')!r} not accepted here "
                                  f"(expected {', '.join(allowed)})"])
     try:
-        geom = shapely.geometry.shape(obj)
+        geom = shapely.geometry.shape(dict(obj))
     except Exception as exc:  # shapely raises several types on malformed input
         raise TrafficInputError([f"malformed {obj.get('type')} geometry: {exc}"]) from None
     if geom.is_empty:

@@ -465,7 +465,7 @@ class _RestrictionBuilder:
             if start not in via_nodes:
                 continue
             # breadth-first along via roads only, never back onto the from way
-            paths = {start: []}
+            paths: dict[int, list[int]] = {start: []}
             queue = [start]
             while queue:
                 nxt = []
@@ -497,8 +497,8 @@ class _RestrictionBuilder:
         angle = self.angle.copy()
         forbid = self.forbid
         cond_by_arc: dict[int, list[tuple[int, str]]] = defaultdict(list)
-        for a, classes, c in self.cond:
-            cond_by_arc[a].append((classes, c))
+        for a, classes, when in self.cond:
+            cond_by_arc[a].append((classes, when))
         node_road = list(range(m))
         new_tail: list[int] = []
         new_head: list[int] = []

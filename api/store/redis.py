@@ -39,7 +39,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -203,8 +203,9 @@ class RedisStore(Store):
         with one huge reply)."""
         out: list[tuple[str, dict[str, str]]] = []
         while True:
-            page = self._client.xrange(self.events_key, min=f"({start}" if start else "-",
-                                       max=end or "+", count=PAGE_SIZE)
+            page = cast("list[tuple[str, dict[str, str]]]", self._client.xrange(
+                self.events_key, min=f"({start}" if start else "-", max=end or "+",
+                count=PAGE_SIZE))
             out.extend(page)
             if len(page) < PAGE_SIZE:
                 return out
@@ -233,8 +234,9 @@ class RedisStore(Store):
         def send() -> None:
             pipe = self._client.pipeline(transaction=False)
             for alert in alerts:
-                fields = {str(k): v if isinstance(v, str) else json.dumps(v, default=str)
-                          for k, v in alert.items()} or {"empty": "1"}
+                fields: dict[Any, Any] = {
+                    str(k): v if isinstance(v, str) else json.dumps(v, default=str)
+                    for k, v in alert.items()} or {"empty": "1"}
                 pipe.xadd(self.alerts_key, fields, maxlen=ALERTS_MAXLEN, approximate=True)
             pipe.execute()
 

@@ -194,7 +194,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
             count += 1
             if count % 200_000 == 0:
                 progress("reading OSM", count, None)
-            if obj.is_node():
+            if isinstance(obj, osmium.osm.Node):
                 tags = obj.tags
                 if not len(tags):
                     continue
@@ -210,10 +210,10 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                     node_info[obj.id] = (bool(control & osm_tags.CTRL_SIGNAL), barrier, control)
                 if tags.get("amenity") == "hospital" and obj.location.valid():
                     hospitals.append(
-                        Hospital("node", obj.id, tags.get("name", ""), tags.get("emergency"),
+                        Hospital("node", obj.id, tags.get("name") or "", tags.get("emergency"),
                                  obj.location.lat, obj.location.lon)
                     )
-            elif obj.is_way():
+            elif isinstance(obj, osmium.osm.Way):
                 if "highway" not in obj.tags:
                     continue
                 rule = osm_tags.interpret_way(dict(obj.tags))
@@ -222,7 +222,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 runs = _runs_with_locations(obj)
                 if runs:
                     ways.append(_RawWay(obj.id, rule, runs))
-            elif obj.is_relation():
+            elif isinstance(obj, osmium.osm.Relation):
                 rtype = obj.tags.get("type")
                 if rtype is None or not rtype.startswith("restriction"):
                     continue
@@ -231,7 +231,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 )
                 restrictions.extend(found)
                 skipped.extend(skip)
-            elif obj.is_area():
+            elif isinstance(obj, osmium.osm.Area):
                 if obj.tags.get("amenity") != "hospital":
                     continue
                 try:
@@ -241,7 +241,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 c = geom.representative_point() if not geom.centroid.within(geom) else geom.centroid
                 osm_type = "way" if obj.from_way() else "relation"
                 hospitals.append(
-                    Hospital(osm_type, obj.orig_id(), obj.tags.get("name", ""),
+                    Hospital(osm_type, obj.orig_id(), obj.tags.get("name") or "",
                              obj.tags.get("emergency"), c.y, c.x)
                 )
     except RuntimeError as exc:
@@ -311,13 +311,14 @@ def _split_ways(
             p = ex.add_point(lat, lon, nid, info[0], info[2])
             barrier_copies[nid].append(p)
             return p
-        p = point_of.get(nid)
-        if p is None:
-            if info is None:
-                p = ex.add_point(lat, lon, nid)
-            else:
-                p = ex.add_point(lat, lon, nid, info[0], info[2])
-            point_of[nid] = p
+        known = point_of.get(nid)
+        if known is not None:
+            return known
+        if info is None:
+            p = ex.add_point(lat, lon, nid)
+        else:
+            p = ex.add_point(lat, lon, nid, info[0], info[2])
+        point_of[nid] = p
         return p
 
     for i, w in enumerate(ways):
@@ -489,6 +490,7 @@ def download(
             G = ox.graph_from_place(place, custom_filter=OVERPASS_FILTER, simplify=False,
                                     retain_all=True)
         else:
+            assert bbox is not None
             G = ox.graph_from_bbox(bbox, custom_filter=OVERPASS_FILTER, simplify=False,
                                    retain_all=True)
     except Exception as exc:  # osmnx raises requests / its own errors

@@ -295,12 +295,12 @@ def interpret_restriction(
     for cls, chain in _HIERARCHY.items():
         mode = next((m for m in chain if m in plain), _NONE)
         if mode is not _NONE:
-            key = (_norm(plain[mode]), legacy)
-            entries[key] = entries.get(key, 0) | cls
+            plain_key = (_norm(plain[mode]), legacy)
+            entries[plain_key] = entries.get(plain_key, 0) | cls
         mode = next((m for m in chain if m in conditional), _NONE)
         if mode is not _NONE:
-            for kind, cond in _conditional_pairs(conditional[mode]):
-                entries[(kind, cond)] = entries.get((kind, cond), 0) | cls
+            for kind, when in _conditional_pairs(conditional[mode]):
+                entries[(kind, when)] = entries.get((kind, when), 0) | cls
 
     if not entries:
         kinds = {_norm(v) for v in plain.values()}

@@ -135,8 +135,9 @@ def nearest_segments(grid: Grid, px: float, py: float, radius: float, seg_edge: 
     out_seg = np.empty(max_ties, dtype=np.int32)
     out_t = np.empty(max_ties)
     out_d2 = np.empty(max_ties)
-    n = _nearest(*grid, float(px), float(py), float(radius), seg_edge, twin, usable,
-                 float(tol), out_seg, out_t, out_d2)
+    # (mypy cannot count the grid's arrays ahead of fixed arguments: hence the ignore)
+    n = _nearest(*grid, float(px), float(py), float(radius), seg_edge,  # type: ignore[call-arg]
+                 twin, usable, float(tol), out_seg, out_t, out_d2)
     order = np.argsort(out_d2[:n], kind="stable")
     return out_seg[:n][order], out_t[:n][order], out_d2[:n][order]
 
@@ -246,6 +247,6 @@ def nearest_edges(grid: Grid, px: float, py: float, radius: float, seg_edge: np.
     out_seg = np.empty(int(k), dtype=np.int32)
     out_t = np.empty(int(k))
     out_d2 = np.empty(int(k))
-    n = _nearest_edges(*grid, float(px), float(py), float(radius), seg_edge, twin, usable,
-                       out_seg, out_t, out_d2)
+    n = _nearest_edges(*grid, float(px), float(py), float(radius),  # type: ignore[call-arg]
+                       seg_edge, twin, usable, out_seg, out_t, out_d2)
     return out_seg[:n], out_t[:n], out_d2[:n]

@@ -72,7 +72,7 @@ class Workspace:
         self.touched = np.zeros(n, dtype=np.int32)
         self.n_touched = np.zeros(1, dtype=np.int64)
         self.target_mark = np.full(n, -1, dtype=np.int32)
-        self._pool = None
+        self._pool: WorkspacePool | None = None
 
     @classmethod
     def for_graph(cls, n: int) -> "Workspace":

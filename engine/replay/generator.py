@@ -111,6 +111,7 @@ def resolve_areas(scenario: Scenario, areas: Sequence[Area], path: str) -> list[
             name, geom = table[a.commune]
             out.append(_Area(a.name or name, geom, a.weight, where))
         else:
+            assert a.geometry is not None  # (the scenario model requires commune or geometry)
             out.append(_Area(a.label, shapely.geometry.shape(a.geometry), a.weight, where))
         shapely.prepare(out[-1].geom)
     return out

@@ -67,7 +67,7 @@ def fig_response(cmp: Comparison) -> Figure:
     for k, (v, d) in enumerate(zip(cmp.variants, data, strict=True)):
         ax = fig.add_subplot(gs[0, k], sharey=first)
         first = first or ax
-        ax.hist(d, bins=bins, color=COLORS[k % len(COLORS)], alpha=0.85)
+        ax.hist(d, bins=bins.tolist(), color=COLORS[k % len(COLORS)], alpha=0.85)
         for tgt in cmp.targets_min:
             ax.axvline(tgt, color="k", ls="--", lw=1)
         p50 = f"{np.percentile(d, 50):.1f}" if len(d) else "-"
@@ -210,7 +210,7 @@ def fig_map(result: Result, graph: RoadGraph | None) -> Figure:
     fig.set_size_inches(9, min(max(fig.get_size_inches()[1], 5), 11))
     ax = fig.add_subplot(1, 1, 1)
     if graph is not None:
-        ax.add_collection(LineCollection(_road_segments(graph, bbox), colors="#c8c8c8",
+        ax.add_collection(LineCollection(list(_road_segments(graph, bbox)), colors="#c8c8c8",
                                          linewidths=0.6, zorder=1))
     for c in geo["closures"]:
         if c["edges"]:

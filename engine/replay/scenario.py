@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import shapely
 from pydantic import (
@@ -39,7 +39,7 @@ from pydantic import (
 from engine.errors import GyrophareError, UnknownBedType
 from engine.hospitals import BedType, EDStatus, OffloadStatus
 
-FORMAT = "gyrophare-scenario/1"
+FORMAT: Final = "gyrophare-scenario/1"
 DESTINATIONS = ("saturation_aware", "nearest")
 DRIVINGS = ("priority", "normal")
 
@@ -167,7 +167,7 @@ def _check_geojson(value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
         raise ValueError(f"GeoJSON type {value['type']!r} not accepted here (expected "
                          f"{' or '.join(allowed)})")
     try:
-        geom = shapely.geometry.shape(value)
+        geom = shapely.geometry.shape(dict(value))
     except Exception as exc:  # shapely raises several types on malformed input
         raise ValueError(f"malformed {value['type']}: {exc}") from None
     if geom.is_empty:
