@@ -93,6 +93,9 @@ class RoadGraph:
     #: the turn graph routes are searched on (see :mod:`engine.turns`); built with the graph
     #: and cached with it, or on first use for a graph assembled by hand
     turns: TurnGraph | None = field(default=None, repr=False)
+    #: (sorted OSM node ids of the points, their point indices): built on first lookup
+    _osm_points: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False,
+                                                              init=False)
 
     # ------------------------------------------------------------------ sizes and views
     @property
@@ -143,6 +146,18 @@ class RoadGraph:
 
             self.turns = build_turn_graph(self)
         return self.turns
+
+    def point_of_osm_node(self, osm_id: int) -> int | None:
+        """Index of a geometry point of OSM node ``osm_id`` (the first one, when the node was
+        split at a barrier), or ``None`` when the node is not on the graph."""
+        if self._osm_points is None:
+            order = np.argsort(self.point_osm_id, kind="stable")
+            self._osm_points = (self.point_osm_id[order], order)
+        ids, order = self._osm_points
+        k = int(np.searchsorted(ids, osm_id))
+        if k >= len(ids) or ids[k] != osm_id:
+            return None
+        return int(order[k])
 
     def car_allowed(self) -> np.ndarray:
         """Boolean mask of the edges an ordinary car may drive."""

@@ -243,3 +243,15 @@ def test_api_errors_are_specific(monaco_router) -> None:
         monaco_router.route((43.7384, 7.4246), (43.7313, 7.4197), metric="fuel")
     with pytest.raises(SourceError):
         load_graph("/definitely/not/here.osm.pbf")
+
+
+def test_point_of_osm_node_finds_every_node_and_refuses_others(monaco) -> None:
+    """The OSM node index: each point's node id leads back to a point of that node (the
+    first copy when a barrier split it); an id not on the map gives ``None``."""
+    ids = monaco.point_osm_id
+    for p in np.random.default_rng(3).choice(len(ids), 300, replace=False):
+        q = monaco.point_of_osm_node(int(ids[p]))
+        assert q is not None and ids[q] == ids[p]
+        assert q == int(np.flatnonzero(ids == ids[p])[0])
+    assert monaco.point_of_osm_node(int(ids.max()) + 1) is None
+    assert monaco.point_of_osm_node(-7) is None

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import shapely
@@ -125,19 +124,10 @@ class _Leg:
     seg_edge: np.ndarray | None = None
 
 
-_osm_index: WeakKeyDictionary[RoadGraph, tuple[np.ndarray, np.ndarray]] = WeakKeyDictionary()
-
-
 def _node_location(graph: RoadGraph, osm_id: int) -> list[float] | None:
-    index = _osm_index.get(graph)
-    if index is None:
-        order = np.argsort(graph.point_osm_id, kind="stable")
-        index = _osm_index[graph] = (graph.point_osm_id[order], order)
-    ids, order = index
-    k = int(np.searchsorted(ids, osm_id))
-    if k >= len(ids) or ids[k] != osm_id:
+    p = graph.point_of_osm_node(osm_id)
+    if p is None:
         return None
-    p = order[k]
     return [float(graph.point_lon[p]), float(graph.point_lat[p])]
 
 

@@ -31,7 +31,7 @@ from engine.cch._util import (
     select_lt,
 )
 from engine.cch.topology import CCHTopology
-from engine.kernels.matrix import _PARALLEL_LOCK as PARALLEL_LOCK
+from engine.kernels.matrix import PARALLEL_LOCK
 
 #: ``V[a]`` of an arc with no path (its weight is ``inf``)
 VIA_NONE = -1

@@ -48,7 +48,7 @@ from engine.cch.search import (
     shortest_path,
 )
 from engine.cch.topology import CCHTopology, GraphArrays, ProgressFn
-from engine.kernels._checks import _float_array, _index_array
+from engine.kernels.checks import float_array, index_array
 
 
 class CCHIndex:
@@ -193,7 +193,7 @@ class CCHIndex:
     def _check_weights(self, weights: Any, edges: Int32Array | None = None) -> Float64Array:
         """The weight array as read-only float64; values checked on ``edges`` (all if None:
         an update trusts the unchanged edges, checked when their metric was made)."""
-        w = _float_array(weights, "weights")
+        w = float_array(weights, "weights")
         if w.shape != (self.n_edges,):
             raise ValueError(f"weights must have one entry per edge ({self.n_edges}), "
                              f"got shape {w.shape}")
@@ -264,7 +264,7 @@ class CCHIndex:
     def one_to_many(self, metric: CCHMetric, seeds: Any, seed_cost: Any, target_first: Any,
                     targets: Any, target_cost: Any) -> Float64Array:
         """Cost from the seeds to every target group (``inf``: unreachable or empty group)."""
-        seeds = _index_array(seeds, "seeds")
+        seeds = index_array(seeds, "seeds")
         first = np.array([0, len(seeds)], dtype=np.int32)
         row: Float64Array = self.many_to_many(metric, first, seeds, seed_cost, target_first,
                                               targets, target_cost)[0]

@@ -32,7 +32,7 @@ from engine.cch._util import (
 )
 from engine.cch.customize import VIA_NONE
 from engine.cch.topology import CCHTopology
-from engine.kernels.matrix import _PARALLEL_LOCK as PARALLEL_LOCK
+from engine.kernels.matrix import PARALLEL_LOCK
 
 Int8Array = NDArray[np.int8]
 

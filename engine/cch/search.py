@@ -34,7 +34,7 @@ from engine.cch._util import (
 )
 from engine.cch.metric import CCHMetric
 from engine.cch.topology import CCHTopology
-from engine.kernels._checks import _float_array, _index_array, check_groups
+from engine.kernels.checks import check_groups, float_array, index_array
 
 #: chain flags of a node: reached from the seeds (forward) / from the targets (backward)
 F_CHAIN = np.uint8(1)
@@ -420,9 +420,9 @@ def entries(nodes: Any, cost: Any, name: str) -> tuple[Int32Array, Float64Array]
     ``targets``, for the messages). Their values are checked by the query kernel, in the
     same pass that reads them."""
     if type(nodes) is not np.ndarray or nodes.dtype != np.int32 or nodes.ndim != 1:
-        nodes = _index_array(nodes, name)
+        nodes = index_array(nodes, name)
     if type(cost) is not np.ndarray or cost.dtype != np.float64 or cost.ndim != 1:
-        cost = _float_array(cost, f"{name[:-1]}_cost")
+        cost = float_array(cost, f"{name[:-1]}_cost")
     if len(nodes) != len(cost):
         raise ValueError(f"{name[:-1]}_cost has {len(cost)} entries but {name} has "
                          f"{len(nodes)}")

@@ -19,9 +19,9 @@ compilation (or for loading the on-disk numba cache).
 
 import numpy as np
 
-from ._checks import validate_graph, validate_weight
 from .astar import astar, astar_factor
 from .bidirectional import bidirectional_dijkstra, bidirectional_path_edges
+from .checks import validate_graph, validate_weight
 from .dijkstra import dijkstra, path_edges
 from .isochrone import isochrone
 from .matrix import many_to_many, one_to_many

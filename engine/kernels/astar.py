@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._checks import _float_array, _index_array, check_graph, check_nodes, check_workspace
+from .checks import check_graph, check_nodes, check_workspace, float_array, index_array
 from .heap import heap_pop
 from .workspace import _mark_targets, _relax, _reset, _unmark_targets
 
@@ -108,8 +108,8 @@ def astar(first_out, head, weight, lat, lon, seeds, seed_cost, targets, target_c
         Index into ``targets`` of the best target, ``-1`` if unreachable.
     """
     first_out, head, weight, n = check_graph(first_out, head, weight)
-    lat = _float_array(lat, "lat")
-    lon = _float_array(lon, "lon")
+    lat = float_array(lat, "lat")
+    lon = float_array(lon, "lon")
     if len(lat) != n or len(lon) != n:
         raise ValueError(f"lat and lon must have n = {n} entries")
     seeds, seed_cost = check_nodes(seeds, seed_cost, n, "seeds", "seed_cost")
@@ -149,11 +149,11 @@ def astar_factor(weight, tail, head, lat, lon):
     no edge qualifies. Recompute it whenever the weight array changes: it is
     O(m), so do it when a traffic update is installed, not per query.
     """
-    weight = _float_array(weight, "weight")
-    tail = _index_array(tail, "tail")
-    head = _index_array(head, "head")
-    lat = _float_array(lat, "lat")
-    lon = _float_array(lon, "lon")
+    weight = float_array(weight, "weight")
+    tail = index_array(tail, "tail")
+    head = index_array(head, "head")
+    lat = float_array(lat, "lat")
+    lon = float_array(lon, "lon")
     if not (len(tail) == len(head) == len(weight)):
         raise ValueError("weight, tail and head must have the same length")
     if len(lat) != len(lon):

@@ -8,7 +8,7 @@ search runs on the reverse CSR, with the target offsets as initial costs.
 import numpy as np
 from numba import njit
 
-from ._checks import check_graph, check_nodes, check_reverse, check_workspace
+from .checks import check_graph, check_nodes, check_reverse, check_workspace
 from .dijkstra import path_edges
 from .heap import heap_pop
 from .workspace import _init_seeds, _relax, _reset

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from ._checks import _index_array, check_graph, check_nodes, check_workspace
+from .checks import check_graph, check_nodes, check_workspace, index_array
 from .heap import heap_pop
 from .workspace import _init_seeds, _mark_targets, _relax, _reset, _unmark_targets
 
@@ -120,8 +120,8 @@ def path_edges(pred_edge, tail, node):
     int32[k]
         Edge ids; ``tail[out[0]]`` is a seed and ``head[out[-1]] == node``.
     """
-    pred_edge = _index_array(pred_edge, "pred_edge")
-    tail = _index_array(tail, "tail")
+    pred_edge = index_array(pred_edge, "pred_edge")
+    tail = index_array(tail, "tail")
     node = int(node)
     if not 0 <= node < len(pred_edge):
         raise ValueError(f"node must be in [0, {len(pred_edge)}), got {node}")

@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from ._checks import check_graph, check_nodes, check_workspace
+from .checks import check_graph, check_nodes, check_workspace
 from .heap import heap_pop
 from .workspace import _init_seeds, _relax, _reset
 

@@ -11,11 +11,11 @@ import threading
 import numpy as np
 from numba import njit, prange
 
-from ._checks import check_graph, check_groups, check_nodes, check_workspace
+from .checks import check_graph, check_groups, check_nodes, check_workspace
 from .heap import heap_pop
 from .workspace import _init_seeds, _mark_targets, _relax, _reset, _row, _unmark_targets
 
-_PARALLEL_LOCK = threading.Lock()
+PARALLEL_LOCK = threading.Lock()
 
 
 @njit(cache=True, nogil=True)
@@ -182,7 +182,7 @@ def many_to_many(
             _one_to_many(first_out, head, weight, source_nodes[a:b], source_cost[a:b],
                          target_first, targets, target_cost, arrays, out[s])
         return out
-    with _PARALLEL_LOCK:
+    with PARALLEL_LOCK:
         _many_to_many(
             first_out, head, weight, source_first, source_nodes, source_cost,
             target_first, targets, target_cost, ws.pool().arrays(), out,

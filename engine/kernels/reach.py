@@ -3,7 +3,7 @@
 import numpy as np
 from numba import njit
 
-from ._checks import _index_array
+from .checks import index_array
 
 
 @njit(cache=True, nogil=True)
@@ -33,9 +33,9 @@ def reachable(first, nbr, arc, weight, start):
     Forward: ``reachable(first_out, head, arange(m), weight, s)``. Backward (the nodes that
     can reach ``s``): ``reachable(first_in, tail[in_edge], in_edge, weight, s)``.
     """
-    first = _index_array(first, "first")
-    nbr = _index_array(nbr, "nbr")
-    arc = _index_array(arc, "arc")
+    first = index_array(first, "first")
+    nbr = index_array(nbr, "nbr")
+    arc = index_array(arc, "arc")
     weight = np.ascontiguousarray(weight, dtype=np.float64)
     n = len(first) - 1
     if n < 0 or first[0] != 0 or first[-1] != len(nbr) or len(arc) != len(nbr):

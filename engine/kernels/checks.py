@@ -16,7 +16,7 @@ from numba import njit
 from .workspace import Workspace
 
 
-def _index_array(a, name: str) -> np.ndarray:
+def index_array(a, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
@@ -29,7 +29,7 @@ def _index_array(a, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def _float_array(a, name: str) -> np.ndarray:
+def float_array(a, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
@@ -40,9 +40,9 @@ def _float_array(a, name: str) -> np.ndarray:
 
 def check_graph(first_out, head, weight):
     """Convert the forward CSR and weights; return ``(first_out, head, weight, n)``."""
-    first_out = _index_array(first_out, "first_out")
-    head = _index_array(head, "head")
-    weight = _float_array(weight, "weight")
+    first_out = index_array(first_out, "first_out")
+    head = index_array(head, "head")
+    weight = float_array(weight, "weight")
     if len(first_out) == 0:
         raise ValueError("first_out must have n + 1 entries, got an empty array")
     if len(weight) != len(head):
@@ -57,9 +57,9 @@ def check_graph(first_out, head, weight):
 
 def check_reverse(first_in, in_edge, tail, n: int, m: int):
     """Convert the reverse CSR; return ``(first_in, in_edge, tail)``."""
-    first_in = _index_array(first_in, "first_in")
-    in_edge = _index_array(in_edge, "in_edge")
-    tail = _index_array(tail, "tail")
+    first_in = index_array(first_in, "first_in")
+    in_edge = index_array(in_edge, "in_edge")
+    tail = index_array(tail, "tail")
     if len(first_in) != n + 1:
         raise ValueError(f"first_in must have n + 1 = {n + 1} entries, got {len(first_in)}")
     if len(in_edge) != m or len(tail) != m:
@@ -81,8 +81,8 @@ def _first_bad(nodes, cost, n):
 
 def check_nodes(nodes, cost, n: int, name: str, cost_name: str):
     """Convert seed or target nodes and their offsets, checking ranges and values."""
-    nodes = _index_array(nodes, name)
-    cost = _float_array(cost, cost_name)
+    nodes = index_array(nodes, name)
+    cost = float_array(cost, cost_name)
     if len(cost) != len(nodes):
         raise ValueError(f"{cost_name} has {len(cost)} entries but {name} has {len(nodes)}")
     i = _first_bad(nodes, cost, n)
@@ -96,7 +96,7 @@ def check_nodes(nodes, cost, n: int, name: str, cost_name: str):
 def check_groups(first, nodes, cost, n: int, name: str):
     """Convert a CSR-like group of candidate nodes (``first`` int32[p+1])."""
     nodes, cost = check_nodes(nodes, cost, n, f"{name}_nodes", f"{name}_cost")
-    first = _index_array(first, f"{name}_first")
+    first = index_array(first, f"{name}_first")
     if len(first) == 0 or first[0] != 0 or first[-1] != len(nodes):
         raise ValueError(f"{name}_first must start at 0 and end at {len(nodes)}")
     if (np.diff(first) < 0).any():
@@ -119,8 +119,8 @@ def validate_graph(first_out, head, tail=None, first_in=None, in_edge=None) -> N
     is out of range, ``tail`` disagrees with ``first_out``, or the reverse CSR
     is not a grouping of all edges by head node.
     """
-    first_out = _index_array(first_out, "first_out")
-    head = _index_array(head, "head")
+    first_out = index_array(first_out, "first_out")
+    head = index_array(head, "head")
     check_graph(first_out, head, np.zeros(len(head)))
     n, m = len(first_out) - 1, len(head)
     if (np.diff(first_out) < 0).any():
@@ -129,7 +129,7 @@ def validate_graph(first_out, head, tail=None, first_in=None, in_edge=None) -> N
         raise ValueError(f"head must be node ids in [0, {n})")
     if tail is not None:
         expect = np.repeat(np.arange(n, dtype=np.int32), np.diff(first_out))
-        if not np.array_equal(_index_array(tail, "tail"), expect):
+        if not np.array_equal(index_array(tail, "tail"), expect):
             raise ValueError("tail[e] must be the node whose first_out range contains e")
     if (first_in is None) != (in_edge is None):
         raise ValueError("first_in and in_edge go together")
