@@ -79,10 +79,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gyrophare`` console command."""
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    add_serve_parser(sub)
-    return run(parser, argv)
+    return run(build_parser(extra=(add_serve_parser,)), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from engine.errors import GyrophareError, InvalidCoordinate, PointOffNetwork, SourceError
@@ -169,7 +170,9 @@ def cmd_route(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra: Iterable[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+    """The ``gyrophare`` parser with the engine's subcommands; each of ``extra`` adds more
+    subcommands to the subparsers it is given (``serve``, from :mod:`api.cli`)."""
     parser = _Parser(prog="gyrophare", description="Emergency routing on OpenStreetMap roads.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -205,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.replay.cli import add_replay_parser
 
     add_replay_parser(sub)
+    for add in extra:
+        add(sub)
     return parser
 
 
