@@ -1,9 +1,9 @@
 """The router: coordinates in, routes / tables / isochrones / nearest-of-a-set out.
 
-It validates and snaps the input, runs the kernel on the turn graph (so routes obey turn
-restrictions and pay for turns), and turns paths into :class:`Route` objects with everything
-a dispatcher or a map needs (both metrics, OSM nodes, GeoJSON geometry, street-name steps,
-traffic signals passed with their time from start). Unreachable destinations are an explicit
+It validates and snaps the input (falling back to the main network, :mod:`engine.snap`),
+runs a search on the turn graph (CCH or a Dijkstra-family kernel, so routes obey turn
+restrictions and pay for turns) and hands the path to :mod:`engine.assembly`; the answers
+are the types of :mod:`engine.results`. Unreachable destinations are an explicit
 :class:`Unreachable` result, never ``None``.
 """
 
@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
 import numpy as np
 
 from engine import kernels
-from engine.attribution import ATTRIBUTION
+from engine.assembly import along_fraction, assemble_route, bearing
 from engine.cch import CCHIndex, CCHMetric, CCHMetrics
 from engine.errors import PointOffNetwork
 from engine.extract import tags
-from engine.extract.tags import F_AGAINST_ONEWAY
-from engine.graph import RoadGraph, bearing_deg, haversine_m
+from engine.graph import RoadGraph
 from engine.profiles import Metric, ProfileOptions, Weights
+from engine.results import Isochrone, Leg, Route, Signal, Step, Table, Unreachable
 from engine.snap import Reachability, Snap, Snapper, reachability, with_fallback
 from engine.traffic import TrafficOverlay
 
@@ -32,19 +32,15 @@ Algorithm = Literal["cch", "bidirectional", "dijkstra", "astar"]
 ALGORITHMS: tuple[str, ...] = ("cch", "bidirectional", "dijkstra", "astar")
 Coordinate = tuple[float, float]  # (lat, lon): what people type; JSON output is [lon, lat]
 
+# the answers live in engine.results and assembly in engine.assembly; their names stay
+# importable from here, where callers have always found them
+__all__ = ["ALGORITHMS", "Algorithm", "Coordinate", "Isochrone", "Leg", "Route", "Router",
+           "Signal", "Step", "Table", "Unreachable", "bearing", "warm_up_kernels"]
+
 def warm_up_kernels() -> None:
     """Compile / load every kernel (never on a request path): seconds the first time in a
     process, ~20 ms once numba holds them."""
     kernels.warm_up()
-
-
-@dataclass(frozen=True, slots=True)
-class Leg:
-    """A piece of one edge: from ``start`` to ``end`` (fractions of the edge's length)."""
-
-    edge: int
-    start: float
-    end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,210 +56,6 @@ class _End:
     cost: float
     leg: Leg
     arc: int = -1
-
-
-@dataclass
-class Step:
-    name: str
-    distance_m: float
-    duration_s: float
-    location: list[float]  # [lon, lat] where the step starts
-    #: seconds of the step's duration spent turning and at junction controls (the turn that
-    #: starts it included): what a driver loses at junctions, not on the road
-    turn_delay_s: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "distance_m": round(self.distance_m, 1),
-                "duration_s": round(self.duration_s, 1), "location": self.location,
-                "turn_delay_s": round(self.turn_delay_s, 1)}
-
-
-@dataclass
-class Signal:
-    """A traffic signal on the route: where, when the vehicle reaches it, from which
-    direction it arrives and leaves (degrees clockwise from north)."""
-
-    osm_id: int
-    lat: float
-    lon: float
-    seconds_from_start: float
-    distance_from_start_m: float = 0.0
-    approach_bearing: float = 0.0
-    exit_bearing: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"osm_id": self.osm_id, "location": [self.lon, self.lat],
-                "seconds_from_start": round(self.seconds_from_start, 1),
-                "distance_from_start_m": round(self.distance_from_start_m, 1),
-                "approach_bearing": round(self.approach_bearing, 1),
-                "exit_bearing": round(self.exit_bearing, 1)}
-
-
-@dataclass
-class Route:
-    """A found route. ``duration_s`` and ``distance_m`` are both given whatever the metric;
-    durations include the time lost at turns, U-turns and junction controls."""
-
-    duration_s: float
-    distance_m: float
-    cost: float
-    metric: str
-    edges: list[int]
-    osm_nodes: list[int]
-    coordinates: list[list[float]]  # [[lon, lat], ...]
-    steps: list[Step]
-    signals: list[Signal]
-    origin: Snap
-    destination: Snap
-    profile: str = "car"
-    weights_version: int = 0
-    #: the same path at normal traffic speed (for an ambulance: without lights and sirens)
-    eta_normal_s: float | None = None
-    contraflow_edges: int = 0
-    status: str = "ok"
-    extra: dict[str, Any] = field(default_factory=dict)
-    #: the turn-graph arcs taken: ``turn_arcs[k]`` leads from leg ``k`` to leg ``k + 1``
-    turn_arcs: list[int] = field(default_factory=list)
-    #: every leg as arrays ``(edge, start fraction, end fraction)``, including a zero-length
-    #: first or last piece that ``edges`` leaves out (so costs recompute from legs and turns)
-    legs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-    turn_delay_s: float = 0.0  #: part of ``duration_s`` spent at junctions
-    #: turns an OSM restriction forbids that this route takes (ambulance, opt-in only)
-    restricted_turns: int = 0
-
-    @property
-    def reachable(self) -> bool:
-        return True
-
-    @property
-    def eta_priority_s(self) -> float:
-        """ETA with this profile's driving (lights and sirens for an ambulance)."""
-        return self.duration_s
-
-    @property
-    def geometry(self) -> dict[str, Any]:
-        """GeoJSON LineString, ``[lon, lat]`` order."""
-        return {"type": "LineString", "coordinates": self.coordinates}
-
-    @property
-    def notes(self) -> list[str]:
-        """What a dispatcher should know about this route, in words."""
-        out = [s.fallback for s in (self.origin, self.destination) if s.fallback]
-        if self.restricted_turns:
-            out.append(f"takes {self.restricted_turns} turn(s) that traffic rules forbid "
-                       "(emergency vehicle, opted in)")
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "profile": self.profile,
-            "metric": self.metric,
-            "weights_version": self.weights_version,
-            "duration_s": round(self.duration_s, 2),
-            "eta_s": {"priority": round(self.duration_s, 2),
-                      "normal": None if self.eta_normal_s is None
-                      else round(self.eta_normal_s, 2)},
-            "turn_delay_s": round(self.turn_delay_s, 2),
-            "contraflow_edges": self.contraflow_edges,
-            "restricted_turns": self.restricted_turns,
-            "distance_m": round(self.distance_m, 2),
-            "osm_nodes": self.osm_nodes,
-            "edges": self.edges,
-            "geometry": self.geometry,
-            "steps": [s.to_dict() for s in self.steps],
-            "signals": [s.to_dict() for s in self.signals],
-            "origin": _snap_dict(self.origin),
-            "destination": _snap_dict(self.destination),
-            "notes": self.notes,
-            "attribution": ATTRIBUTION,
-            **self.extra,
-        }
-
-
-@dataclass
-class Unreachable:
-    """Both points are on the road network, but no allowed path joins them, not even from
-    the main network (``isolated`` says which end is cut off)."""
-
-    origin: Snap
-    destination: Snap
-    metric: str
-    profile: str = "car"
-    weights_version: int = 0
-    reason: str = ("no path joins origin and destination for this vehicle: the network is "
-                   "split here (disconnected roads, one-way streets, access restrictions or "
-                   "closures)")
-    status: str = "unreachable"
-    #: ``"origin"``, ``"destination"`` or ``"both"``: the end(s) no main-network road serves
-    isolated: str | None = None
-
-    @property
-    def reachable(self) -> bool:
-        return False
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status, "profile": self.profile, "metric": self.metric,
-                "weights_version": self.weights_version, "reason": self.reason,
-                "isolated": self.isolated,
-                "origin": _snap_dict(self.origin),
-                "destination": _snap_dict(self.destination), "attribution": ATTRIBUTION}
-
-
-def _snap_dict(s: Snap) -> dict[str, Any]:
-    out = {"location": s.location(), "input": [s.input_lon, s.input_lat],
-           "snap_distance_m": round(s.distance_m, 1), "edge": s.edge}
-    if s.fallback:
-        out["fallback"] = s.fallback
-    return out
-
-
-@dataclass
-class Table:
-    """A cost matrix: ``values[i, j]`` from source ``i`` to destination ``j`` (inf: no path)."""
-
-    values: np.ndarray
-    metric: str
-    sources: list[Snap]
-    destinations: list[Snap]
-    profile: str = "car"
-    weights_version: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        rows = [[None if not np.isfinite(v) else round(float(v), 2) for v in row]
-                for row in self.values]
-        key = "durations" if self.metric == "time" else "distances"
-        return {key: rows, "metric": self.metric, "profile": self.profile,
-                "weights_version": self.weights_version,
-                "sources": [_snap_dict(s) for s in self.sources],
-                "destinations": [_snap_dict(s) for s in self.destinations]}
-
-
-@dataclass
-class Isochrone:
-    """Every graph node reachable within ``limit`` (seconds or metres)."""
-
-    limit: float
-    metric: str
-    nodes: np.ndarray
-    costs: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    origin: Snap
-    origins: list[Snap] = field(default_factory=list)
-    weights_version: int = 0
-
-    def to_geojson(self, *, ratio: float = 0.3) -> dict[str, Any]:
-        """A polygon around the reached nodes (shapely's concave hull), as a GeoJSON Feature."""
-        import shapely
-
-        pts = shapely.multipoints(np.stack([self.lon, self.lat], axis=1)) if len(self.lat) \
-            else shapely.Point(self.origin.lon, self.origin.lat)
-        hull = shapely.concave_hull(pts, ratio=ratio)
-        assert isinstance(hull, shapely.Geometry)
-        return {"type": "Feature", "geometry": shapely.geometry.mapping(hull),
-                "properties": {"limit": self.limit, "metric": self.metric,
-                               "nodes": len(self.nodes), "attribution": ATTRIBUTION}}
 
 
 class Router:
@@ -310,7 +102,7 @@ class Router:
         self._snaps: dict[tuple, tuple[np.ndarray, Snap]] = {}
         self._reach: dict[int, tuple[np.ndarray, Reachability]] = {}
         self._anchors: dict[tuple, int] = {}
-        self._along_frac = _along_fraction(graph)
+        self._along_frac = along_fraction(graph)
         self._to_road = tg.to_road()
         self._in_tail = tg.tail[tg.in_arc]
         node_junction = graph.head[tg.node_road]
@@ -700,107 +492,7 @@ class Router:
 
     def _assemble(self, E: np.ndarray, S: np.ndarray, T: np.ndarray, turn_arcs: np.ndarray,
                   cost: float, W: Weights, o: Snap, d: Snap) -> Route:
-        """Turn legs (edge ``E[k]`` from fraction ``S[k]`` to ``T[k]``, entered by turn arc
-        ``turn_arcs[k-1]``) into a :class:`Route`, vectorised over every geometry point."""
-        g = self.graph
-        tc = W.turns
-        legs = (E, S, T)
-        turn_s = (W.turn if W.metric == "time" else tc.time)[turn_arcs]
-        leg_turn = np.concatenate([[0.0], turn_s])
-        span_all = T - S
-        leg_len_all = g.length_m[E] * span_all
-        time_w = W.time
-        leg_time_all = time_w[E] * span_all
-        # time at which each leg starts (its entering turn done), metres before it
-        before_all = np.cumsum(leg_time_all + leg_turn) - leg_time_all
-        before_m_all = np.cumsum(leg_len_all) - leg_len_all
-        keep_leg = T > S
-        if not keep_leg.any():  # origin and destination at the same point
-            keep_leg[0] = True
-        E, S, T = E[keep_leg], S[keep_leg], T[keep_leg]
-        span = span_all[keep_leg]
-        leg_len, leg_time = leg_len_all[keep_leg], leg_time_all[keep_leg]
-        before, before_m = before_all[keep_leg], before_m_all[keep_leg]
-        kept_turn = leg_turn[keep_leg]
-        # every geometry entry of every leg's edge, with its position along the edge
-        lo, hi = g.geom_offset[E], g.geom_offset[E + 1]
-        counts = hi - lo
-        leg_of = np.repeat(np.arange(len(E)), counts)
-        entry = np.arange(int(counts.sum())) + np.repeat(lo - np.cumsum(counts) + counts, counts)
-        pos = self._along_frac[entry]
-        inside = (pos >= S[leg_of] - 1e-12) & (pos <= T[leg_of] + 1e-12)
-        pts = g.geom_point[entry[inside]]
-        legk = leg_of[inside]
-        t_at = before[legk] + (pos[inside] - S[legk]) * time_w[E[legk]]
-        m_at = before_m[legk] + (pos[inside] - S[legk]) * g.length_m[E[legk]]
-        # consecutive legs share their junction: keep it once (arrival, before the turn)
-        dup = np.zeros(len(pts), dtype=bool)
-        dup[1:] = pts[1:] == pts[:-1]
-        pts, t_at, m_at = pts[~dup], t_at[~dup], m_at[~dup]
-
-        lon, lat = g.point_lon[pts], g.point_lat[pts]
-        xy = np.empty((len(pts) + 2, 2))
-        xy[0] = o.lon, o.lat
-        xy[1:-1, 0], xy[1:-1, 1] = lon, lat
-        xy[-1] = d.lon, d.lat
-        same = np.zeros(len(xy), dtype=bool)
-        same[1:] = (xy[1:] == xy[:-1]).all(axis=1)
-        xy = xy[~same]
-        coords = xy.tolist() if len(xy) > 1 else [xy[0].tolist(), xy[0].tolist()]
-        # OSM nodes: as OSRM, the nodes of every segment touched (incl. around the snaps)
-        node_pts = pts
-        first_entry = entry[leg_of == 0]
-        last_entry = entry[leg_of == len(E) - 1]
-        if len(first_entry) and S[0] > 0:
-            k = np.searchsorted(self._along_frac[first_entry], S[0], side="left") - 1
-            if k >= 0 and (not len(pts) or g.geom_point[first_entry[k]] != pts[0]):
-                node_pts = np.concatenate([[g.geom_point[first_entry[k]]], node_pts])
-        if len(last_entry) and T[-1] < 1:
-            k = np.searchsorted(self._along_frac[last_entry], T[-1], side="right")
-            if k < len(last_entry) and (not len(pts) or g.geom_point[last_entry[k]] != pts[-1]):
-                node_pts = np.concatenate([node_pts, [g.geom_point[last_entry[k]]]])
-        ids = g.point_osm_id[node_pts]
-        ids = ids[ids >= 0]
-        if len(ids):
-            ids = ids[np.concatenate([[True], ids[1:] != ids[:-1]])]
-        # traffic signals reached after the start (barrier copies share an OSM id)
-        sig = np.flatnonzero(g.point_signal[pts] & (t_at > 0))
-        signals: list[Signal] = []
-        for k in sig:
-            oid = int(g.point_osm_id[pts[k]])
-            if not signals or signals[-1].osm_id != oid:
-                prev: tuple[float, float] = (lat[k - 1], lon[k - 1]) if k > 0 else (o.lat, o.lon)
-                nxt: tuple[float, float] = ((lat[k + 1], lon[k + 1]) if k + 1 < len(pts)
-                                            else (d.lat, d.lon))
-                signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k]),
-                                      float(m_at[k]), bearing(*prev, lat[k], lon[k]),
-                                      bearing(lat[k], lon[k], *nxt)))
-        # steps: consecutive legs on the same street name; a step owns the turn starting it
-        name_ids = g.name_id[E]
-        starts = np.flatnonzero(np.concatenate([[True], name_ids[1:] != name_ids[:-1]]))
-        dist_sum = np.add.reduceat(leg_len, starts)
-        turn_sum = np.add.reduceat(kept_turn, starts)
-        turn_sum[-1] += float(leg_turn.sum() - kept_turn.sum())  # a dropped last leg's turn
-        time_sum = np.add.reduceat(leg_time, starts) + turn_sum
-        step_tail = g.tail[E[starts]]
-        locs = np.stack([g.point_lon[step_tail], g.point_lat[step_tail]], axis=1).tolist()
-        locs[0] = o.location()
-        names = g.names[name_ids[starts]].tolist()
-        steps = [Step(n, dm, ts, loc, tt) for n, dm, ts, loc, tt in
-                 zip(names, dist_sum.tolist(), time_sum.tolist(), locs, turn_sum.tolist(),
-                     strict=True)]
-        turn_total = float(leg_turn.sum())
-        return Route(duration_s=float(leg_time_all.sum()) + turn_total,
-                     distance_m=float(leg_len_all.sum()),
-                     cost=float(cost), metric=W.metric, edges=E.tolist(), osm_nodes=ids.tolist(),
-                     coordinates=coords, steps=steps, signals=signals, origin=o, destination=d,
-                     profile=W.profile, weights_version=W.version,
-                     eta_normal_s=float((W.normal_time[E] * span).sum()
-                                        + tc.normal[turn_arcs].sum()),
-                     contraflow_edges=int(((g.flags[E] & np.uint32(F_AGAINST_ONEWAY)) != 0).sum()),
-                     turn_arcs=turn_arcs.tolist(), turn_delay_s=turn_total, legs=legs,
-                     restricted_turns=int(tc.restricted[turn_arcs].sum())
-                     if tc.restricted_penalty_s is not None else 0)
+        return assemble_route(self.graph, self._along_frac, E, S, T, turn_arcs, cost, W, o, d)
 
     # ------------------------------------------------------------------ many
     def _groups(self, snaps: Sequence[Snap], W: Weights, *, sources: bool
@@ -989,27 +681,6 @@ def _pair(point: object, what: str) -> tuple[float, float]:
     except (TypeError, ValueError) as exc:
         raise InvalidCoordinate(f"{what}: expected a (lat, lon) pair, got {point!r}") from exc
     return lat, lon
-
-
-def bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Initial great-circle bearing from point 1 to point 2, degrees clockwise from north."""
-    return float(bearing_deg(lat1, lon1, lat2, lon2))
-
-
-def _along_fraction(graph: RoadGraph) -> np.ndarray:
-    """Position (0..1 of the edge's length) of every geometry entry along its edge."""
-    gp = graph.geom_point
-    seg = np.zeros(len(gp))
-    if len(gp) > 1:
-        seg[1:] = haversine_m(graph.point_lat[gp[:-1]], graph.point_lon[gp[:-1]],
-                              graph.point_lat[gp[1:]], graph.point_lon[gp[1:]])
-    seg[graph.geom_offset[:-1]] = 0.0  # no segment across two edges
-    cum = np.cumsum(seg)
-    edge_of = np.repeat(np.arange(graph.n_edges), np.diff(graph.geom_offset))
-    along = cum - cum[graph.geom_offset[:-1]][edge_of]
-    total = along[graph.geom_offset[1:] - 1][edge_of]
-    return np.where(total > 0, along / np.where(total > 0, total, 1.0),
-                    (np.arange(len(gp)) > graph.geom_offset[:-1][edge_of]).astype(float))
 
 
 def _best_seed(seeds: np.ndarray, seed_cost: np.ndarray, node: int) -> int:
