@@ -48,7 +48,7 @@ class TrafficRemove(_Event):
         return overlay.remove(self.ids, at=at)
 
 
-class HospitalStatus(_Event):
+class HospitalStatusReported(_Event):
     """An EDXL-HAVE-shaped status update of one hospital."""
 
     type: Literal["hospital.status"] = "hospital.status"
@@ -98,7 +98,7 @@ class AmbulanceCancel(_Event):
         return board.cancel(self.ambulance_id, at=at)
 
 
-LogEvent = Annotated[TrafficApply | TrafficRemove | HospitalStatus | AmbulanceEnRoute
+LogEvent = Annotated[TrafficApply | TrafficRemove | HospitalStatusReported | AmbulanceEnRoute
                      | AmbulanceArrived | AmbulanceCancel, Field(discriminator="type")]
 EVENT_TYPES: tuple[str, ...] = ("traffic.apply", "traffic.remove", "hospital.status",
                                 "ambulance.en_route", "ambulance.arrived", "ambulance.cancel")

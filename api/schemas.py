@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 def _lonlat(value: list[float]) -> list[float]:
@@ -34,6 +34,9 @@ class Strict(BaseModel):
 
 
 class RouteRequest(Strict):
+    """A route request: ``origin`` and exactly one of ``destination`` (a position) or
+    ``destination_hospital`` (a hospital id: the route ends at its entrance)."""
+
     origin: LonLat
     destination: LonLat | None = None
     destination_hospital: str | None = Field(None, description="a hospital id instead of "
@@ -47,6 +50,18 @@ class RouteRequest(Strict):
     restricted_turns: bool = Field(False, description="ambulance only: may take turns that "
                                    "OSM restrictions forbid (+30 s each)")
     algorithm: Literal["cch", "bidirectional", "dijkstra", "astar"] | None = None
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> RouteRequest:
+        if (self.destination is None) == (self.destination_hospital is None):
+            raise ValueError("give exactly one of destination or destination_hospital")
+        return self
+
+    def target(self) -> tuple[float, float] | str:
+        """The destination: ``(lat, lon)``, or the hospital id to route to."""
+        if self.destination is not None:
+            return latlon(self.destination)
+        return str(self.destination_hospital)
 
 
 class NeedModel(Strict):

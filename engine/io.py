@@ -1,8 +1,10 @@
 """Loading graphs: sources to :class:`RoadGraph`, the on-disk cache, and the DIMACS reader.
 
-A graph is built once per source and cached in one ``.npz`` file whose name is a hash of the
-source's bytes and :data:`GRAPH_FORMAT`; loading a cached city takes milliseconds, and a new
-code version (a new format) or a changed source file never reuses a stale cache.
+A graph (with its turn graph) is built once per source and cached in one ``.npz`` file named
+``<source>-<hash of its bytes>-<GRAPH_FORMAT>-<CODE_VERSION>.npz``; loading a cached city
+takes milliseconds, and a code change or a changed source file never reuses a stale cache.
+The routing hierarchy has its own cache file next to it (``cch-<graph key>-<code
+version>.npz``, :meth:`engine.cch.CCHIndex.load_or_build`).
 """
 
 from __future__ import annotations

@@ -71,6 +71,11 @@ class Router:
         How far from the point a route may start or end on the main network when the
         nearest road is cut off from it (default: twice ``snap_radius_m``); beyond, that end
         is isolated (:class:`Unreachable`).
+    overlay
+        The live traffic overlay whose weights routes use (default: a new, empty one).
+    cch
+        The routing hierarchy: a built :class:`~engine.cch.CCHIndex`, ``True`` to load or
+        build it (default), ``False`` / ``None`` to search with Dijkstra-family kernels only.
     warm_up
         Compile the kernels now (default): a request must never pay the JIT.
 

@@ -2,7 +2,9 @@
 
 Snapping to edges rather than nodes matters for ambulances: a call on a long avenue must not
 start 300 m away at the next junction, and a one-way street's direction must be respected from
-the exact point. Segments live in a shapely STRtree in a local metric projection.
+the exact point. Segments are indexed in a uniform grid in a local metric projection (Numba,
+:mod:`engine.kernels.nearest`: ~30 µs a snap); a shapely STRtree over the same segments serves
+geometry queries (which roads a closure polygon or line touches).
 
 A snap must also never strand an incident: the nearest road may lie in a small piece of
 network the vehicle cannot leave or enter (a private lane, a parking aisle, a one-way stub at

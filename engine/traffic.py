@@ -88,9 +88,9 @@ class TrafficOverlay:
 
     Notes
     -----
-    Thread-safe. Weight arrays handed out are immutable snapshots: a change builds new arrays
-    (copy the previous one, rewrite the touched edges), so a query running on a snapshot
-    never sees a half-applied update.
+    Thread-safe. Weight arrays handed out are read-only snapshots: a change writes the
+    touched edges into a recycled buffer no query still holds (see ``_rebuild_snapshot``), so
+    a query running on a snapshot never sees a half-applied update.
     """
 
     def __init__(self, graph: RoadGraph, *, snapper: Snapper | None = None) -> None:

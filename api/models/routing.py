@@ -1,34 +1,15 @@
-"""Request and response bodies of the routing endpoints (routes, dispatch decisions, ambulance
+"""Response bodies of the routing endpoints (routes, dispatch decisions, ambulance
 events, coverage), in the engine's ``to_dict`` shapes; positions are GeoJSON ``[lon, lat]``."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from api.models.hospitals import Level, LonLat, Timestamp
-from api.schemas import RouteRequest, latlon
 from engine.dispatch import Coverage
 from engine.hospitals.vocabulary import BedType
-
-
-# ---------------------------------------------------------------------------- requests
-class RouteQuery(RouteRequest):
-    """A route request: ``origin`` and exactly one of ``destination`` (a position) or
-    ``destination_hospital`` (a hospital id: the route ends at its entrance)."""
-
-    @model_validator(mode="after")
-    def _one_destination(self) -> RouteQuery:
-        if (self.destination is None) == (self.destination_hospital is None):
-            raise ValueError("give exactly one of destination or destination_hospital")
-        return self
-
-    def target(self) -> tuple[float, float] | str:
-        """The destination: ``(lat, lon)``, or the hospital id to route to."""
-        if self.destination is not None:
-            return latlon(self.destination)
-        return str(self.destination_hospital)
 
 
 # ---------------------------------------------------------------------------- routes

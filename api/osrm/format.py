@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import shapely
 
-from api.osrm.grammar import NearestQuery, RouteQuery, TableQuery
+from api.osrm.grammar import OsrmNearestQuery, OsrmRouteQuery, OsrmTableQuery
 from api.osrm.plugins import NearestResult, RouteResult, TableResult
 from engine.graph import RoadGraph, bearing_deg, haversine_m
 from engine.query import Route
@@ -20,7 +20,7 @@ from engine.snap import Snap
 
 
 # ------------------------------------------------------------------------------ answers
-def route_body(graph: RoadGraph, result: RouteResult, query: RouteQuery, *,
+def route_body(graph: RoadGraph, result: RouteResult, query: OsrmRouteQuery, *,
                stale: bool) -> dict[str, Any]:
     """The ``/route`` answer: one route, one leg per pair of ``waypoints`` (legs between
     other coordinates are joined), ``weight_name`` ``"duration"``; ``stale``: the live state
@@ -61,7 +61,7 @@ def route_body(graph: RoadGraph, result: RouteResult, query: RouteQuery, *,
     return body
 
 
-def table_body(graph: RoadGraph, result: TableResult, query: TableQuery, *,
+def table_body(graph: RoadGraph, result: TableResult, query: OsrmTableQuery, *,
                stale: bool) -> dict[str, Any]:
     """The ``/table`` answer: ``durations`` and / or ``distances``, the snapped sources and
     destinations, ``fallback_speed_cells`` when a fallback speed was given."""
@@ -81,7 +81,7 @@ def table_body(graph: RoadGraph, result: TableResult, query: TableQuery, *,
     return body
 
 
-def nearest_body(graph: RoadGraph, result: NearestResult, query: NearestQuery, *,
+def nearest_body(graph: RoadGraph, result: NearestResult, query: OsrmNearestQuery, *,
                  stale: bool) -> dict[str, Any]:
     """The ``/nearest`` answer: one waypoint per road piece, with the OSM nodes of the
     snapped segment."""

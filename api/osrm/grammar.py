@@ -70,7 +70,7 @@ class Query:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteQuery(Query):
+class OsrmRouteQuery(Query):
     steps: bool
     geometries: Geometries
     overview: Overview
@@ -79,7 +79,7 @@ class RouteQuery(Query):
 
 
 @dataclass(frozen=True, slots=True)
-class TableQuery(Query):
+class OsrmTableQuery(Query):
     sources: list[int]  #: coordinate indices, in the order asked
     destinations: list[int]
     annotations: frozenset[str]  #: ``duration`` and/or ``distance``
@@ -89,13 +89,13 @@ class TableQuery(Query):
 
 
 @dataclass(frozen=True, slots=True)
-class NearestQuery(Query):
+class OsrmNearestQuery(Query):
     number: int
 
 
 # ------------------------------------------------------------------------------ services
 def parse_route(version: str, profile: str, coordinates: str, *, query: str,
-                options: Iterable[tuple[str, str]]) -> RouteQuery:
+                options: Iterable[tuple[str, str]]) -> OsrmRouteQuery:
     """``/route/{version}/{profile}/{coordinates}?{query}`` (``options``: the query's
     ``(key, value)`` pairs, in order)."""
     url = _parse_url("route", version, profile, coordinates)
@@ -147,13 +147,13 @@ def parse_route(version: str, profile: str, coordinates: str, *, query: str,
     if waypoints is not None and (waypoints[0] != 0 or waypoints[-1] != n - 1):
         raise OsrmError("InvalidValue", "First and last coordinates must be specified as "
                         "waypoints.")
-    return RouteQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
+    return OsrmRouteQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
                       base.skip_waypoints, _excluded_classes(base.exclude), steps,
                       geometries, overview, annotations, waypoints)
 
 
 def parse_table(version: str, profile: str, coordinates: str, *, query: str,
-                options: Iterable[tuple[str, str]], max_table_coordinates: int) -> TableQuery:
+                options: Iterable[tuple[str, str]], max_table_coordinates: int) -> OsrmTableQuery:
     """``/table/{version}/{profile}/{coordinates}?{query}``; at most
     ``max_table_coordinates``² cells (OSRM counts sources x destinations)."""
     url = _parse_url("table", version, profile, coordinates)
@@ -191,13 +191,13 @@ def parse_table(version: str, profile: str, coordinates: str, *, query: str,
     if "distance" in wanted and len(src) * len(dst) > MAX_DISTANCE_CELLS:
         raise OsrmError("TooBig", "Too many table coordinates for annotations=distance "
                         f"(each cell is routed: at most {MAX_DISTANCE_CELLS} cells)")
-    return TableQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
+    return OsrmTableQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
                       base.skip_waypoints, _excluded_classes(base.exclude), src, dst, wanted,
                       fallback_speed, fallback_coordinate, scale_factor)
 
 
 def parse_nearest(version: str, profile: str, coordinates: str, *, query: str,
-                  options: Iterable[tuple[str, str]]) -> NearestQuery:
+                  options: Iterable[tuple[str, str]]) -> OsrmNearestQuery:
     """``/nearest/{version}/{profile}/{coordinates}?{query}``."""
     url = _parse_url("nearest", version, profile, coordinates)
     opts = _Options(query, options, _NEAREST_OPTIONS, url)
@@ -216,7 +216,7 @@ def parse_nearest(version: str, profile: str, coordinates: str, *, query: str,
         raise OsrmError("InvalidOptions", "Coordinates are invalid")
     if n != 1:
         raise OsrmError("InvalidOptions", "Only one input coordinate is supported")
-    return NearestQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
+    return OsrmNearestQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
                         base.skip_waypoints, _excluded_classes(base.exclude), number)
 
 

@@ -11,7 +11,7 @@ from itertools import pairwise
 import numpy as np
 
 from api.osrm.errors import OsrmError
-from api.osrm.grammar import LonLat, NearestQuery, RouteQuery, TableQuery
+from api.osrm.grammar import LonLat, OsrmNearestQuery, OsrmRouteQuery, OsrmTableQuery
 from engine.errors import InvalidCoordinate, PointOffNetwork
 from engine.graph import haversine_m
 from engine.profiles import ProfileOptions, Weights
@@ -72,7 +72,7 @@ def snap_all(router: Router, coordinates: Sequence[LonLat], weights: Weights,
     return snaps
 
 
-def route(router: Router, query: RouteQuery) -> RouteResult:
+def route(router: Router, query: OsrmRouteQuery) -> RouteResult:
     """One route per pair of consecutive coordinates (``continue_straight`` has no effect:
     each leg is routed on its own); a leg without a route is ``NoRoute``."""
     w = request_weights(router, query.profile, query.exclude)
@@ -92,7 +92,7 @@ def route(router: Router, query: RouteQuery) -> RouteResult:
     return RouteResult(legs, snaps, w.time, version)
 
 
-def table(router: Router, query: TableQuery) -> TableResult:
+def table(router: Router, query: OsrmTableQuery) -> TableResult:
     """Durations of the fastest routes (one matrix search), distances of those routes (each
     cell routed, only when asked), then OSRM's fallback speed and scale factor."""
     w = request_weights(router, query.profile, query.exclude)
@@ -139,7 +139,7 @@ def table(router: Router, query: TableQuery) -> TableResult:
                        list(found.destinations), found.weights_version)
 
 
-def nearest(router: Router, query: NearestQuery) -> NearestResult:
+def nearest(router: Router, query: OsrmNearestQuery) -> NearestResult:
     """The ``number`` nearest road pieces usable by the profile (in at least one direction)
     within the coordinate's radius (at most the server's snap radius)."""
     w = request_weights(router, query.profile, query.exclude)

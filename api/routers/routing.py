@@ -14,11 +14,10 @@ from api.models.routing import (
     AmbulanceEvent,
     CoverageResponse,
     DispatchResponse,
-    RouteQuery,
     RouteResponse,
 )
 from api.responses import FastJSON
-from api.schemas import ArrivedRequest, CoverageRequest, DispatchRequest, latlon
+from api.schemas import ArrivedRequest, CoverageRequest, DispatchRequest, RouteRequest, latlon
 from api.store import StoreUnavailable
 from engine.dispatch import DispatchPolicy, Need, signal_plan
 from engine.query import Route
@@ -29,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["routing"])
 
 @router.post("/route", response_class=FastJSON, response_model=RouteResponse,
              responses=error_responses(*AUTH, 404))
-def route(body: RouteQuery, state: State, _: DispatcherRole) -> FastJSON:
+def route(body: RouteRequest, state: State, _: DispatcherRole) -> FastJSON:
     """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan;
     ``status: "unreachable"`` (200) when no allowed path joins the two points. 404: unknown
     ``destination_hospital``; 422: a point off the road network."""

@@ -2,7 +2,7 @@
 
 from engine.extract.osm import (
     Extract,
-    Hospital,
+    OsmHospital,
     download,
     from_networkx,
     read_graphml,
@@ -14,7 +14,7 @@ __all__ = [
     "RC_CAR",
     "RC_EMERGENCY",
     "Extract",
-    "Hospital",
+    "OsmHospital",
     "TurnRestriction",
     "download",
     "from_networkx",

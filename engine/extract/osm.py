@@ -41,7 +41,7 @@ def _no_progress(stage: str, done: int, total: int | None) -> None:  # pragma: n
 
 
 @dataclass(slots=True)
-class Hospital:
+class OsmHospital:
     """An ``amenity=hospital`` object as mapped in OSM (nodes; ways/relations by centroid)."""
 
     osm_type: str
@@ -92,7 +92,7 @@ class Extract:
     edge_flags: list[int] = field(default_factory=list)
     edge_name: list[str] = field(default_factory=list)
     edge_twin: list[int] = field(default_factory=list)
-    hospitals: list[Hospital] = field(default_factory=list)
+    hospitals: list[OsmHospital] = field(default_factory=list)
     restrictions: list[TurnRestriction] = field(default_factory=list)
     restriction_skipped: list[tuple[str, str]] = field(default_factory=list)
 
@@ -180,7 +180,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
     # osm id -> (signal, barrier flags, control bits), only for nodes with one of them
     node_info: dict[int, tuple[bool, int, int]] = {}
     ways: list[_RawWay] = []
-    hospitals: list[Hospital] = []
+    hospitals: list[OsmHospital] = []
     restrictions: list[TurnRestriction] = []
     skipped: list[tuple[str, str]] = []
     wkb = osmium.geom.WKBFactory()
@@ -210,7 +210,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                     node_info[obj.id] = (bool(control & osm_tags.CTRL_SIGNAL), barrier, control)
                 if tags.get("amenity") == "hospital" and obj.location.valid():
                     hospitals.append(
-                        Hospital("node", obj.id, tags.get("name") or "", tags.get("emergency"),
+                        OsmHospital("node", obj.id, tags.get("name") or "", tags.get("emergency"),
                                  obj.location.lat, obj.location.lon)
                     )
             elif isinstance(obj, osmium.osm.Way):
@@ -241,7 +241,7 @@ def read_osm_file(path: str | Path, *, progress: ProgressFn | None = None) -> Ex
                 c = geom.representative_point() if not geom.centroid.within(geom) else geom.centroid
                 osm_type = "way" if obj.from_way() else "relation"
                 hospitals.append(
-                    Hospital(osm_type, obj.orig_id(), obj.tags.get("name") or "",
+                    OsmHospital(osm_type, obj.orig_id(), obj.tags.get("name") or "",
                              obj.tags.get("emergency"), c.y, c.x)
                 )
     except RuntimeError as exc:
@@ -389,7 +389,7 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
         node_point[nid] = ex.add_point(lat, lon, osm_id, osm_tags.is_traffic_signal(d),
                                        osm_tags.interpret_control(d))
         if d.get("amenity") == "hospital":
-            ex.hospitals.append(Hospital("node", osm_id, str(d.get("name", "")),
+            ex.hospitals.append(OsmHospital("node", osm_id, str(d.get("name", "")),
                                         d.get("emergency"), lat, lon))
     index: dict[tuple[Any, Any, int, float], int] = {}
     edges = list(G.edges(keys=True, data=True))
