@@ -9,6 +9,7 @@ module must be listed), and, when it can, :func:`conforms` on real answers.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,17 +17,22 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
 
 from api.app import create_app
+from api.auth import DispatcherRole, caller_role
 from api.models import hospitals as hospital_models
 from api.models import routing as routing_models
-from api.models.errors import ErrorBody
-from api.routers import hospitals, routing
+from api.models import scenarios as scenario_models
+from api.models import traffic as traffic_models
+from api.models.errors import ErrorBody, ValidationErrorBody, error_responses
+from api.models.health import Health
+from api.routers import health, hospitals, routing, scenarios, traffic
 from api.settings import Settings
-from api.store import EmbeddedStore
+from api.store import EmbeddedStore, StoreUnavailable
 from engine.graph import RoadGraph
 
 A = [7.4246, 43.7384]  # [lon, lat]: Monte-Carlo
@@ -38,12 +44,15 @@ REF = "#/components/schemas/"
 @dataclass(frozen=True)
 class Answer:
     """What an endpoint answers: the schema(s) of its success body (component names; empty
-    for a body that is not JSON), its media type and status, and its error statuses."""
+    for a body that is not JSON), its media type and status, and its error statuses (their
+    body is ``ValidationErrorBody`` for 422, ``ErrorBody`` otherwise, unless ``bodies`` names
+    another component for a status)."""
 
     schemas: tuple[str, ...]
     errors: tuple[int, ...]
     media_type: str = "application/json"
     status: int = 200
+    bodies: tuple[tuple[int, str], ...] = ()
 
 
 AUTH = (401, 403, 413, 422)
@@ -65,7 +74,8 @@ def check_router(openapi: dict[str, Any], module: ModuleType,
                  expected: dict[str, Answer]) -> None:
     """Every endpoint of ``module.router`` is listed in ``expected`` and documented as it
     says: success media type and schema, exactly the listed error statuses, each with the
-    JSON error body (``ValidationErrorBody`` for 422, ``ErrorBody`` otherwise)."""
+    JSON error body (``ValidationErrorBody`` for 422, ``ErrorBody`` otherwise, or as
+    ``Answer.bodies`` says)."""
     endpoints = {f"{method} {route.path}" for route in module.router.routes
                  if isinstance(route, APIRoute) for method in route.methods or ()}
     assert endpoints == set(expected), "list every endpoint of the module, no more"
@@ -83,7 +93,8 @@ def check_router(openapi: dict[str, Any], module: ModuleType,
             assert ok["content"][answer.media_type]["schema"] == {"type": "string"}, endpoint
         for code in answer.errors:
             error = responses[str(code)]
-            body = "ValidationErrorBody" if code == 422 else "ErrorBody"
+            body = dict(answer.bodies).get(
+                code, "ValidationErrorBody" if code == 422 else "ErrorBody")
             assert error["content"] == {"application/json": {"schema": {"$ref": REF + body}}}, (
                 endpoint, code)
             assert error.get("description"), (endpoint, code)
@@ -229,3 +240,237 @@ def test_osrm_router_documents_every_answer(openapi: dict[str, Any],
         error = client.get(url)
         assert error.status_code == 400
         conforms(error.json(), osrm_models.OsrmErrorBody)
+
+
+def test_traffic_router_documents_every_answer(openapi: dict[str, Any], client: TestClient,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    check_router(openapi, traffic, {
+        "POST /v1/traffic/speeds": Answer(("Applied",), (*AUTH, 503)),
+        "POST /v1/closures": Answer(("EntryCreated",), (*AUTH, 503), status=201),
+        "DELETE /v1/closures/{entry_id}": Answer(("Deleted",), (*AUTH, 404, 503)),
+        "POST /v1/reports": Answer(("EntryCreated",), (*AUTH, 503), status=201),
+        "POST /v1/traffic": Answer(("Applied",), (*AUTH, 503), status=201),
+        "GET /v1/traffic": Answer(("TrafficState",), AUTH),
+    })
+    body = openapi["paths"]["/v1/traffic/speeds"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "text/csv"}  # the body is read by hand
+
+    csv = client.post("/v1/traffic/speeds", content="from_osm_id,to_osm_id,speed_kmh\n"
+                      "25239340,25239343,20\n", headers={"content-type": "text/csv"})
+    assert csv.status_code == 200, csv.text
+    conforms(csv.json(), traffic_models.Applied)
+    speeds = client.post("/v1/traffic/speeds", json={"speeds": [[25239340, 25239343, 15]]})
+    conforms(speeds.json(), traffic_models.Applied)
+    closure = client.post("/v1/closures", json={
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": A},
+        "properties": {"radius_m": 30}})
+    assert closure.status_code == 201, closure.text
+    conforms(closure.json(), traffic_models.EntryCreated)
+    report = client.post("/v1/reports", json={"location": B, "kind": "slowed"})
+    assert report.status_code == 201, report.text
+    conforms(report.json(), traffic_models.EntryCreated)
+    assert report.json()["snapped"]["type"] == "Point"
+    batch = client.post("/v1/traffic", json={"changes": [
+        {"type": "Closure", "geometry": {"type": "Point", "coordinates": B}, "radius_m": 20}]})
+    assert batch.status_code == 201, batch.text
+    conforms(batch.json(), traffic_models.Applied)
+    listing = client.get("/v1/traffic").json()
+    conforms(listing, traffic_models.TrafficState)
+    assert len(listing["entries"]) == 5
+    deleted = client.delete(f"/v1/closures/{closure.json()['id']}")
+    assert deleted.status_code == 200, deleted.text
+    conforms(deleted.json(), traffic_models.Deleted)
+
+    missing = client.delete("/v1/closures/unknown")
+    assert missing.status_code == 404
+    conforms(missing.json(), ErrorBody)
+    for error in (
+        client.post("/v1/closures", json={"type": "Feature", "geometry": {"type": "Hexagon"}}),
+        client.post("/v1/closures", json=[1]),
+        client.post("/v1/traffic/speeds", json={"speeds": [[1, 2]]}),  # read by hand
+        client.post("/v1/traffic/speeds", content="{", headers={"content-type":
+                                                                 "application/json"}),
+        client.post("/v1/traffic/speeds", json={}),
+        client.post("/v1/traffic/speeds", content="1,2\n", headers={"content-type": "text/csv"}),
+        client.post("/v1/reports", json={"location": [500, 1]}),
+        client.post("/v1/traffic", json={"changes": [{"type": "Nope"}]}),
+    ):
+        assert error.status_code == 422, error.text
+        conforms(error.json(), ValidationErrorBody)
+    assert client.post("/v1/traffic/speeds", json={"speeds": [[1, 2]]}).json()["errors"][0][
+        "loc"] == ["body", "speeds", 0]
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise StoreUnavailable("connection refused")
+
+    monkeypatch.setattr(client.app.state.live.store, "append", down)  # type: ignore[attr-defined]
+    refused = client.post("/v1/reports", json={"location": A})
+    assert refused.status_code == 503
+    conforms(refused.json(), ErrorBody)
+    assert refused.json()["stale"] is True
+
+
+def test_health_router_documents_every_answer(openapi: dict[str, Any], client: TestClient,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    check_router(openapi, health, {
+        "GET /health": Answer(("Health",), (503,), bodies=((503, "Health"),)),
+    })
+    ok = client.get("/health")
+    assert ok.status_code == 200
+    conforms(ok.json(), Health)
+    assert ok.json()["status"] == "ok" and ok.json()["store"]["kind"] == "embedded"
+    monkeypatch.setattr(client.app.state.live.store, "ping",  # type: ignore[attr-defined]
+                        lambda: False)
+    degraded = client.get("/health")
+    assert degraded.status_code == 503
+    conforms(degraded.json(), Health)
+    assert degraded.json()["status"] == "degraded" and degraded.json()["stale"] is True
+
+
+def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
+                                                 client: TestClient) -> None:
+    check_router(openapi, scenarios, {
+        "GET /v1/scenarios": Answer(("ScenarioList",), AUTH),
+        "POST /v1/scenarios/runs": Answer(("RunStatus",), (*AUTH, 404), status=202),
+        "GET /v1/scenarios/runs/{run_id}": Answer(("RunStatus",), (*AUTH, 404)),
+    })
+    listed = client.get("/v1/scenarios").json()
+    conforms(listed, scenario_models.ScenarioList)
+    assert "monaco-surge" in listed["shipped"] and listed["runs"] == []
+    started = client.post("/v1/scenarios/runs", json={"name": "monaco-surge",
+                                                      "compare": ["nearest"]})
+    assert started.status_code == 202, started.text
+    conforms(started.json(), scenario_models.RunStatus)
+    run_id = started.json()["id"]
+    deadline = time.time() + 120
+    while (run := client.get(f"/v1/scenarios/runs/{run_id}").json())["status"] == "running":
+        conforms(run, scenario_models.RunStatus)
+        assert time.time() < deadline, run
+        time.sleep(0.1)
+    conforms(run, scenario_models.RunStatus)
+    assert run["status"] == "done" and run["result"]["scenario"] == "monaco-surge", run
+    listed = client.get("/v1/scenarios").json()
+    conforms(listed, scenario_models.ScenarioList)
+    assert [r["id"] for r in listed["runs"]] == [run_id]
+
+    for error in (client.get("/v1/scenarios/runs/nope"),
+                  client.post("/v1/scenarios/runs", json={"name": "atlantis"})):
+        assert error.status_code == 404
+        conforms(error.json(), ErrorBody)
+    for error in (client.post("/v1/scenarios/runs", json={}),
+                  client.post("/v1/scenarios/runs", json={"name": "monaco-surge",
+                                                          "scenario": {}}),
+                  client.post("/v1/scenarios/runs", json={"name": "monaco-surge", "seeds": 0}),
+                  client.post("/v1/scenarios/runs",
+                              json={"scenario": {"name": "x", "start": "yesterday"}})):
+        assert error.status_code == 422, error.text
+        conforms(error.json(), ValidationErrorBody)
+
+
+def test_auth_and_size_errors_are_error_bodies(monaco: RoadGraph, tmp_path: Path) -> None:
+    """401, 403 (FastAPI's ``HTTPException`` handler) and 413 (the body-limit middleware) send
+    the declared ``ErrorBody``, on the traffic, scenarios and every other authenticated
+    router."""
+    settings = Settings(api_keys={"k-disp": "dispatcher"}, max_body_bytes=1000)
+    app = create_app(settings, graph=monaco, store=EmbeddedStore(tmp_path / "state.jsonl"))
+    disp = {"X-API-Key": "k-disp"}
+    with TestClient(app) as c:
+        for error, code in (
+            (c.get("/v1/traffic"), 401),
+            (c.get("/v1/traffic", headers={"X-API-Key": "nope"}), 401),
+            (c.get("/v1/scenarios", headers=disp), 403),
+            (c.delete("/v1/closures/unknown", headers=disp), 403),
+            (c.post("/v1/traffic", headers=disp, json={"changes": [{"note": "x" * 2000}]}), 413),
+        ):
+            assert error.status_code == code, error.text
+            conforms(error.json(), ErrorBody)
+        assert c.get("/v1/traffic", headers=disp).status_code == 200
+
+
+# ----------------------------------------------------------------------------- every endpoint
+def _documented_routes(app: FastAPI) -> list[Any]:
+    """Every endpoint of ``app`` in ``/openapi.json``, with its effective path, methods,
+    status and dependencies (FastAPI keeps included routers as such in ``app.routes``:
+    :func:`fastapi.routing.iter_route_contexts` walks into them)."""
+    return [context for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, APIRoute) and context.include_in_schema]
+
+
+def _authenticated(context: Any) -> bool:
+    """The endpoint asks for the caller's role (an API key), directly or through a role."""
+    pending = list(context.dependant.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if dependency.call is caller_role:
+            return True
+        pending.extend(dependency.dependencies)
+    return False
+
+
+def check_every_endpoint(app: FastAPI) -> None:
+    """Each documented endpoint of ``app`` has its success body's schema, each error status a
+    description and a body ``$ref`` (422: ``ValidationErrorBody``, the body the app's handler
+    sends, never FastAPI's ``HTTPValidationError``), and each authenticated one its 401, 403
+    and 422."""
+    openapi = app.openapi()
+    for route in _documented_routes(app):
+        for method in route.methods or ():
+            endpoint = f"{method} {route.path}"
+            responses = openapi["paths"][route.path][method.lower()]["responses"]
+            success = [code for code in responses if code.startswith("2")]
+            assert success == [str(route.status_code or 200)], (endpoint, list(responses))
+            ok = responses[success[0]]
+            assert ok.get("description") and ok.get("content"), endpoint
+            for media_type, content in ok["content"].items():
+                schema = content.get("schema", {})  # a bare title says nothing of the body
+                assert set(schema) - {"title", "description"}, (endpoint, media_type, schema)
+            for code, error in responses.items():
+                if code.startswith(("4", "5")):
+                    assert error.get("description"), (endpoint, code)
+                    assert list(error.get("content", {})) == ["application/json"], (endpoint,
+                                                                                     code)
+                    schema = error["content"]["application/json"]["schema"]
+                    assert set(schema) == {"$ref"}, (endpoint, code)
+                    if code == "422":
+                        assert schema["$ref"] == REF + "ValidationErrorBody", endpoint
+                else:
+                    assert code.startswith("2"), (endpoint, code)  # no "default", no 1xx/3xx
+            if _authenticated(route):
+                assert {"401", "403", "422"} <= set(responses), (endpoint, list(responses))
+    assert "HTTPValidationError" not in openapi["components"]["schemas"]
+    assert_refs_resolve(openapi)
+
+
+def test_every_endpoint_documents_its_answers() -> None:
+    """Guards endpoints to come: every endpoint of the app, whatever its router."""
+    app = create_app(Settings())
+    routes = _documented_routes(app)
+    assert len(routes) > 20
+    assert any(not _authenticated(route) for route in routes)  # /health
+    check_every_endpoint(app)
+
+
+def test_every_endpoint_check_catches_undeclared_answers() -> None:
+    """The guard itself: an endpoint without a response model, or an authenticated one
+    without its error statuses, fails it; a declared one passes."""
+    bare = create_app(Settings())
+
+    @bare.get("/v1/new")
+    def no_model() -> Any:
+        return {}
+
+    with pytest.raises(AssertionError, match="application/json"):
+        check_every_endpoint(bare)
+
+    for responses, fails in (({}, True), (error_responses(*AUTH), False)):
+        app = create_app(Settings())
+
+        @app.get("/v1/new", response_model=traffic_models.Applied, responses=responses)
+        def no_errors(_: DispatcherRole) -> Any:
+            return {}
+
+        if fails:
+            with pytest.raises(AssertionError, match=r"\['200'\]"):
+                check_every_endpoint(app)
+        else:
+            check_every_endpoint(app)

@@ -13,8 +13,9 @@ from api.models.health import Health
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {
-    "model": Health, "description": "degraded: the state store is unreachable"}})
+@router.get("/health", response_model=Health, response_model_exclude_unset=True,
+            responses={503: {"model": Health,
+                             "description": "degraded: the state store is unreachable"}})
 def health(state: State, response: Response) -> dict[str, Any]:
     """``ok`` or ``degraded`` (store unreachable: answers use the last known state), graph
     figures, store connectivity, ``weights_version``, stale hospital statuses."""

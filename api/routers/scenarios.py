@@ -54,18 +54,18 @@ def start_run(body: RunRequest, runs: Runs, _: PlannerRole) -> dict[str, Any]:
     poll ``GET /v1/scenarios/runs/{id}``."""
     from engine.replay import compare, load_scenario
 
-    if (body.scenario is None) == (body.name is None):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            "give exactly one of scenario (a document) or name")
-    if body.name is not None:
+    if body.name is not None and body.scenario is None:
         path = _shipped().get(body.name)
         if path is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND,
                                 f"no shipped scenario {body.name!r}; known: "
                                 f"{', '.join(_shipped())}")
         scenario = load_scenario(path)
-    else:
+    elif body.scenario is not None and body.name is None:
         scenario = load_scenario(body.scenario, origin="api")
+    else:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "give exactly one of scenario (a document) or name")
     run = runs.start(scenario.name, lambda progress: compare(
         scenario, body.compare, seeds=body.seeds, progress=progress).to_dict())
     return run.to_dict(full=False)

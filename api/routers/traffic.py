@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import CommandCentreRole, DispatcherRole
@@ -43,9 +45,9 @@ async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[s
     else:
         try:
             req = SpeedsRequest.model_validate_json(body)
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                _pydantic_errors(exc)) from None
+        except ValidationError as exc:  # the app's 422 handler: ValidationErrorBody, as declared
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
         if not req.speeds and not req.ways:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "give speeds (segments) or ways")
@@ -56,11 +58,6 @@ async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[s
         if req.ways:
             changes.append({"type": "WaySpeeds", **req.window(), "speeds": req.ways})
     return await run_in_threadpool(_apply, state, changes)
-
-
-def _pydantic_errors(exc: Exception) -> Any:
-    errors = getattr(exc, "errors", None)
-    return errors() if callable(errors) else str(exc)
 
 
 @router.post("/closures", status_code=status.HTTP_201_CREATED, response_model=EntryCreated,
