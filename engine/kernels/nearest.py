@@ -53,6 +53,26 @@ def build_grid(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray,
             t1[order], pax[order], pay[order], pbx[order], pby[order])
 
 
+@njit(cache=True, inline="always")
+def _point_to_segment(px: float, py: float, ax: float, ay: float, bx: float, by: float
+                      ) -> tuple[float, float]:
+    """``(u, d2)``: where the point's projection falls on segment a-b (0..1, clamped) and the
+    squared distance to it."""
+    dx = bx - ax
+    dy = by - ay
+    den = dx * dx + dy * dy
+    u = 0.0
+    if den > 0.0:
+        u = ((px - ax) * dx + (py - ay) * dy) / den
+        if u < 0.0:
+            u = 0.0
+        elif u > 1.0:
+            u = 1.0
+    qx = ax + u * dx - px
+    qy = ay + u * dy - py
+    return u, qx * qx + qy * qy
+
+
 @njit(cache=True, nogil=True)
 def _nearest(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, pax, pay, pbx, pby,
              px, py, radius, seg_edge, twin, usable, tol, out_seg, out_t, out_d2):
@@ -90,19 +110,7 @@ def _nearest(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, pax, pa
                         tw = twin[e]
                         if tw < 0 or not usable[tw]:
                             continue
-                    dx = pbx[p] - pax[p]
-                    dy = pby[p] - pay[p]
-                    den = dx * dx + dy * dy
-                    u = 0.0
-                    if den > 0.0:
-                        u = ((px - pax[p]) * dx + (py - pay[p]) * dy) / den
-                        if u < 0.0:
-                            u = 0.0
-                        elif u > 1.0:
-                            u = 1.0
-                    qx = pax[p] + u * dx - px
-                    qy = pay[p] + u * dy - py
-                    d2 = qx * qx + qy * qy
+                    u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
                     if d2 > limit or d2 > best + tol:
                         continue
                     t = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
@@ -187,19 +195,7 @@ def _nearest_edges(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, p
                         tw = twin[e]
                         if tw < 0 or not usable[tw]:
                             continue
-                    dx = pbx[p] - pax[p]
-                    dy = pby[p] - pay[p]
-                    den = dx * dx + dy * dy
-                    u = 0.0
-                    if den > 0.0:
-                        u = ((px - pax[p]) * dx + (py - pay[p]) * dy) / den
-                        if u < 0.0:
-                            u = 0.0
-                        elif u > 1.0:
-                            u = 1.0
-                    qx = pax[p] + u * dx - px
-                    qy = pay[p] + u * dy - py
-                    d2 = qx * qx + qy * qy
+                    u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
                     if d2 > limit:
                         continue
                     if count == k and not _before(d2, s, out_d2[k - 1], out_seg[k - 1]):
