@@ -2,22 +2,35 @@
 
 The graph is loaded and the kernels are warmed **before** the first request is accepted
 (lifespan); every kernel call runs in sync handlers, i.e. FastAPI's threadpool.
+
+Middleware, outermost first: CORS (``Settings.cors_origins``; off by default), the loopback
+guard when no API keys are configured (:class:`LoopbackOnly`), the body limit, request timing,
+``Idempotency-Key`` replays (:mod:`api.idempotency`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth import QUERY_KEY, QUERY_KEY_TAG
+from api.events import InvalidEvent
+from api.idempotency import REPLAYED, WRITE_METHODS, Idempotency
+from api.idempotency import parameter as idempotency_parameter
 from api.runs import ScenarioRuns
 from api.settings import Settings
 from api.state import LiveState
@@ -43,6 +56,7 @@ def build_state(settings: Settings, *, graph: RoadGraph | None = None,
     """Load the map, warm the kernels, load hospitals, connect the store, replay its log."""
     from engine.hospitals import (
         HospitalBoard,
+        SaturationPolicy,
         hospitals_from_graph,
         load_hospitals,
         project_data_path,
@@ -65,7 +79,8 @@ def build_state(settings: Settings, *, graph: RoadGraph | None = None,
             hospitals = load_hospitals(project_data_path("hospitals/helsinki-demo.json"))
         else:
             hospitals = []
-    board = HospitalBoard(hospitals)
+    board = HospitalBoard(hospitals, policy=SaturationPolicy(
+        en_route_grace=timedelta(minutes=settings.en_route_grace_min)))
     snap_entrances(board, router)
     if store is None:
         if settings.state_file is None and not settings.redis_url:
@@ -145,6 +160,101 @@ class Timing:
             self.histogram.labels(path, str(status[0])).observe(time.perf_counter() - t0)
 
 
+class LoopbackOnly:
+    """Without API keys every caller is admin: answer loopback callers only, 403 to others.
+
+    Why in the app: every way of starting the service builds it (``gyrophare serve``,
+    ``uvicorn api.app:app_from_env --factory --host 0.0.0.0``, gunicorn, tests), and only the
+    app sees who calls; the address the server listens on is invisible to it. Refusing to
+    build the app without keys would also refuse local use, which needs none; refusing the
+    request does not. So a request is refused when its peer address is not loopback
+    (127.0.0.0/8, ::1, IPv4-mapped loopback), or when a proxy relayed it for such a caller
+    (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP`` naming anything but a loopback
+    address: a proxy on this machine connects from loopback). A peer with no address is
+    local by construction: a Unix socket (no ``client``) or the in-process test clients of
+    Starlette and schemathesis (``"testclient"``); any other name is refused.
+    """
+
+    #: Peers without an IP address that are in-process test clients.
+    LOCAL_NAMES = frozenset({"testclient"})
+    MESSAGE = ("no API keys are configured (GYROPHARE_API_KEYS), so every caller would be "
+               "admin: this service answers loopback callers only. To serve other machines, "
+               "configure keys, e.g. GYROPHARE_API_KEYS='{\"<a long random secret>\": "
+               "\"dispatcher\"}' (roles: dispatcher, command_centre, planner, admin), and "
+               "send one in the X-API-Key header")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket") and not self.local(scope):
+            if scope["type"] == "websocket":
+                return await send({"type": "websocket.close", "code": 1008})
+            body = JSONResponse({"detail": self.MESSAGE}, status_code=403)
+            return await body(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    @classmethod
+    def local(cls, scope: dict) -> bool:
+        client = scope.get("client")
+        if client and client[0] not in cls.LOCAL_NAMES and not _loopback(client[0]):
+            return False
+        for name, value in scope.get("headers") or ():
+            if name in (b"x-forwarded-for", b"x-real-ip"):
+                relayed = value.decode("latin-1").split(",")
+            elif name == b"forwarded":
+                relayed = re.findall(r"for=(\"[^\"]*\"|[^;,\s]*)", value.decode("latin-1"),
+                                     re.IGNORECASE)
+            else:
+                continue
+            if not all(_loopback(address) for address in relayed):
+                return False
+        return True
+
+
+def _loopback(address: str) -> bool:
+    """``address`` (an IP, maybe quoted, bracketed or with a port) is a loopback address."""
+    host = address.strip().strip('"')
+    if host.startswith("["):
+        host = host[1:host.find("]")]
+    elif host.count(":") == 1:  # IPv4 with a port
+        host = host.split(":")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return (mapped or ip).is_loopback
+
+
+def document_api(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Complete the generated ``/openapi.json``: FastAPI derives the header and bearer key
+    schemes, and where they apply, from :func:`api.auth.caller_role`; this adds the query key
+    to the OSRM GET operations (the only ones that accept it), marks the key optional when no
+    keys are configured (loopback open access), and documents ``Idempotency-Key`` on every
+    write and ``Idempotent-Replayed`` on its success answer."""
+    schemes = openapi.setdefault("components", {}).setdefault("securitySchemes", {})
+    schemes[QUERY_KEY.scheme_name] = QUERY_KEY.model.model_dump(
+        mode="json", by_alias=True, exclude_none=True)
+    replayed = {REPLAYED: {"description": "`true` on a replay of an earlier answer (same "
+                                          "Idempotency-Key)", "schema": {"type": "string"}}}
+    for item in openapi.get("paths", {}).values():
+        for method, operation in item.items():
+            security = operation.get("security")
+            if security:
+                if method == "get" and QUERY_KEY_TAG in operation.get("tags", ()):
+                    security.append({QUERY_KEY.scheme_name: []})
+                if settings.open_access:
+                    security.append({})
+            if method.upper() in WRITE_METHODS:
+                operation.setdefault("parameters", []).append(
+                    idempotency_parameter(settings.idempotency_ttl_s))
+                for code, response in operation.get("responses", {}).items():
+                    if code.startswith("2"):
+                        response.setdefault("headers", {}).update(replayed)
+    return openapi
+
+
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (several workers): settings from the environment."""
     return create_app(Settings())
@@ -160,13 +270,14 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.open_access:
-            log.warning("no API keys configured (GYROPHARE_API_KEYS): every caller is admin; "
-                        "listen on localhost only")
+            log.warning("no API keys configured (GYROPHARE_API_KEYS): every caller is admin, "
+                        "so only loopback callers are served (others get 403)")
         import anyio.to_thread
 
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threadpool_size
         live = state or build_state(settings, graph=graph, store=store, hospitals=hospitals)
         app.state.live = live
+        app.state.runs.store = live.store  # scenario runs are kept where the log is
         yield
         if state is None:
             live.stop()
@@ -176,6 +287,7 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
         version="0.1.0",
         summary="Emergency routing, live traffic and hospital saturation. " + ATTRIBUTION,
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # served from local assets by api.pages (#12)
     )
     app.state.settings = settings
     app.state.runs = ScenarioRuns()
@@ -185,8 +297,30 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
     app.state.metrics_registry = registry
 
+    # added innermost first
+    app.add_middleware(Idempotency, store=lambda: app.state.live.store,
+                       ttl_s=settings.idempotency_ttl_s)
     app.add_middleware(Timing, histogram=latency)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.open_access:
+        app.add_middleware(LoopbackOnly)
+    if settings.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        # keys travel in headers, never cookies: no credentials mode
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["X-Attribution", REPLAYED, "Retry-After", "WWW-Authenticate"],
+            max_age=600)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_api(FastAPI.openapi(app), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     def error(status: int, message: str, **extra: Any) -> JSONResponse:
         return JSONResponse({"detail": message, **extra}, status_code=status)
@@ -211,12 +345,31 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
             return error(422, str(exc))
         return error(422, str(exc))
 
+    @app.exception_handler(InvalidEvent)
+    async def invalid_event(request: Request, exc: InvalidEvent) -> JSONResponse:
+        # a write whose event does not validate: refused before it reaches the log
+        return error(422, f"invalid request: {exc}")
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
                   for e in exc.errors()]
         where = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
         return error(422, f"invalid request: {where}", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI answers a JSON body it cannot even decode (not UTF-8) with a bare 400 that no
+        # endpoint declares; it is invalid input like any malformed JSON: 422, same body
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            message = "the body is not valid JSON (UTF-8 text expected)"
+            return error(422, f"invalid request: body: {message}",
+                         errors=[{"loc": ["body"], "msg": message, "type": "json_invalid"}])
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            # no route matched (FastAPI's bare 404): say what exists instead
+            return error(404, f"no endpoint at {request.url.path} (see /docs for the API; an "
+                         "id with '/' in it cannot be used in a path)")
+        return await http_exception_handler(request, exc)
 
     from api.routers import health, osrm, routing, scenarios, traffic
     from api.routers import hospitals as hospitals_router
@@ -226,16 +379,15 @@ def create_app(settings: Settings | None = None, *, graph: RoadGraph | None = No
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Any:
-        from fastapi import Response
-
         from api.routers.health import state_metrics
 
         body = state_metrics(request.app.state.live) + generate_latest(registry)
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.get("/", include_in_schema=False)
-    def root() -> dict[str, Any]:
-        return {"service": "gyrophare", "docs": "/docs", "health": "/health",
-                "attribution": ATTRIBUTION}
+    # pages (#12): the command centre at /, /report, /api (JSON service description),
+    # GET /v1/roads, static assets, offline /docs and /redoc
+    from api.pages import install as install_pages
+
+    install_pages(app)
 
     return app

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from api.schemas import AmbulanceId
 from engine.hospitals import HospitalBoard
+from engine.hospitals.model import MAX_ETA_S
 from engine.traffic import TrafficOverlay, change_from_dict
 
 
@@ -66,10 +68,10 @@ class AmbulanceEnRoute(_Event):
     """An ambulance counted as on its way to a hospital (``DispatchDecision.en_route``)."""
 
     type: Literal["ambulance.en_route"] = "ambulance.en_route"
-    ambulance_id: str
-    hospital_id: str
+    ambulance_id: AmbulanceId
+    hospital_id: str = Field(min_length=1, max_length=200)
     bed_type: str
-    eta_s: float
+    eta_s: float = Field(ge=0, le=MAX_ETA_S, allow_inf_nan=False)
 
     def apply(self, overlay: TrafficOverlay, board: HospitalBoard, at: datetime) -> Any:
         return board.register_en_route(self.ambulance_id, self.hospital_id, self.bed_type,
@@ -81,7 +83,7 @@ class AmbulanceArrived(_Event):
     false)."""
 
     type: Literal["ambulance.arrived"] = "ambulance.arrived"
-    ambulance_id: str
+    ambulance_id: AmbulanceId
     admit: bool = True
 
     def apply(self, overlay: TrafficOverlay, board: HospitalBoard, at: datetime) -> Any:
@@ -89,13 +91,15 @@ class AmbulanceArrived(_Event):
 
 
 class AmbulanceCancel(_Event):
-    """The ambulance is no longer on its way."""
+    """The ambulance is no longer on its way (``note``: who or why, e.g. an operator
+    clearing a registration nobody closed)."""
 
     type: Literal["ambulance.cancel"] = "ambulance.cancel"
-    ambulance_id: str
+    ambulance_id: AmbulanceId
+    note: str = Field("", max_length=200)
 
     def apply(self, overlay: TrafficOverlay, board: HospitalBoard, at: datetime) -> Any:
-        return board.cancel(self.ambulance_id, at=at)
+        return board.cancel(self.ambulance_id, at=at, note=self.note)
 
 
 LogEvent = Annotated[TrafficApply | TrafficRemove | HospitalStatusReported | AmbulanceEnRoute

@@ -8,18 +8,27 @@
 - ``GYROPHARE_HOSPITALS``: hospital file (``data/hospitals/*.json`` format); default: the
   map's OSM hospitals, or the demonstration facilities of the sample city.
 - ``GYROPHARE_API_KEYS``: JSON ``{"key": "role"}`` with roles dispatcher, command_centre,
-  planner, admin; none: the service listens on localhost only.
+  planner, admin; none: every caller is admin, so the app answers loopback callers only
+  (403 to any other, whatever address the server listens on; see :mod:`api.app`).
+- ``GYROPHARE_CORS_ORIGINS``: browser origins allowed to call the API (CORS), comma-separated
+  or a JSON list, e.g. ``https://dispatch.example.org``; ``*`` for any; none (default): no
+  CORS headers, cross-origin pages cannot read answers.
+- ``GYROPHARE_IDEMPOTENCY_TTL_S``: how long a write's ``Idempotency-Key`` answer is kept for
+  replay (86 400 s = 24 h; :mod:`api.idempotency`).
 - ``GYROPHARE_MAX_BODY_BYTES`` (1 MiB), ``GYROPHARE_MAX_TABLE_COORDINATES`` (200),
   ``GYROPHARE_SNAP_RADIUS_M`` (500).
 """
 
 from __future__ import annotations
 
+import json
 from enum import IntEnum
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Role(IntEnum):
@@ -53,6 +62,13 @@ class Settings(BaseSettings):
     #: threads running sync handlers; few, because they share one GIL (16 threads thrash it)
     threadpool_size: int = 4
     sender: str = "gyrophare@localhost"
+    #: CORS: origins (``scheme://host[:port]``) whose pages may call the API; empty: CORS off
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    #: seconds a write's ``Idempotency-Key`` answer is kept for replay (24 h)
+    idempotency_ttl_s: float = Field(24 * 3600, gt=0)
+    #: minutes after its ETA that an ambulance en route, never reported arrived or cancelled,
+    #: stops counting against its hospital (its registration expires)
+    en_route_grace_min: float = Field(30.0, ge=0, le=24 * 60)
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -70,7 +86,30 @@ class Settings(BaseSettings):
             return out
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        """Comma-separated or JSON list; each an origin exactly as browsers send it in the
+        ``Origin`` header (no path, no trailing slash: ``https://x.org/`` would never match)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                value = json.loads(text)
+            else:
+                value = [part.strip() for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if origin == "*":
+                    continue
+                parts = urlsplit(str(origin))
+                if parts.scheme not in ("http", "https") or not parts.netloc or \
+                        parts.path or parts.query or parts.fragment:
+                    raise ValueError(f"CORS origin {origin!r} is not an origin: write "
+                                     "scheme://host[:port], no path and no trailing slash, "
+                                     "e.g. https://dispatch.example.org (or * for any)")
+        return value
+
     @property
     def open_access(self) -> bool:
-        """No API keys: everybody is admin, so the service must stay on localhost."""
+        """No API keys: everybody is admin, so the app answers loopback callers only."""
         return not self.api_keys

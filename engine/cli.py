@@ -33,6 +33,17 @@ def _latlon(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"expected LAT,LON numbers, got {text!r}") from exc
 
 
+def _radius(text: str) -> float:
+    """A snapping radius: a positive, finite number of metres."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of metres, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of metres, got {text}")
+    return value
+
+
 def _bbox(text: str) -> tuple[float, float, float, float]:
     parts = text.split(",")
     if len(parts) != 4:
@@ -53,9 +64,17 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace, *, progress: bool) -> Any:
+    from pathlib import Path
+
     from engine.io import load_graph
 
     source = args.osm or args.graph
+    if source:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            raise SourceError(f"{source} is a directory: give a map file (.osm.pbf, "
+                              ".osm[.gz|.bz2], .graphml[.gz], DIMACS .gr[.gz]) or a cached "
+                              "graph (.npz)")
     return load_graph(source, place=args.place, bbox=args.bbox, cache=not args.no_cache,
                       cache_dir=args.cache_dir, progress=progress)
 
@@ -200,8 +219,8 @@ def build_parser(extra: Iterable[Callable[[Any], None]] = ()) -> argparse.Argume
     route.add_argument("--metric", choices=("time", "distance"), default="time")
     route.add_argument("--algorithm", choices=("cch", "bidirectional", "dijkstra", "astar"),
                        default=None, help="default: cch (Customizable Contraction Hierarchy)")
-    route.add_argument("--snap-radius", type=float, default=500.0, metavar="M",
-                       help="max distance from a road, metres (default 500)")
+    route.add_argument("--snap-radius", type=_radius, default=500.0, metavar="M",
+                       help="max distance from a road, metres, > 0 (default 500)")
     route.add_argument("--json", action="store_true", help="print one JSON object")
     route.set_defaults(func=cmd_route)
 
@@ -226,6 +245,11 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # pragma: no cover - `gyrophare ... | head`
         return EXIT_OK
+    except OSError as exc:  # an unreadable map file, a cache folder we may not write...
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"gyrophare: cannot read or write a file{where}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,10 +25,10 @@ import numpy as np
 from engine.attribution import ATTRIBUTION
 from engine.errors import GyrophareError
 from engine.hospitals.board import Candidate, HospitalBoard
-from engine.hospitals.model import Hospital
+from engine.hospitals.model import Hospital, check_ambulance_id
 from engine.hospitals.vocabulary import BedType, SaturationLevel
 from engine.query import Coordinate, Route, Router, Unreachable
-from engine.timeutil import utcnow
+from engine.timeutil import to_utc
 
 Policy = Literal["saturation_aware", "nearest"]
 
@@ -136,8 +136,10 @@ def signal_plan(route: Route, *, departure: datetime, lead_s: float = 20.0,
 
     The window opens ``lead_s`` (plus ``uncertainty`` of the ETA: the later the signal, the
     less certain the arrival) before the expected passage, so the queue has cleared, and
-    closes ``trail_s`` (plus the same margin) after it.
+    closes ``trail_s`` (plus the same margin) after it. ``departure`` must be a sane time
+    (:func:`engine.timeutil.to_utc`: 1970..2200), else :class:`InvalidTimestamp`.
     """
+    departure = to_utc(departure, what="departure")
     plan = []
     for s in route.signals:
         eta_at = departure + timedelta(seconds=s.seconds_from_start)
@@ -286,7 +288,7 @@ class Dispatcher:
              restricted_turns: bool = False) -> tuple[list[HospitalOption], int]:
         """Every hospital able to take the patient, best first, with reasons; and the
         ``weights_version`` used. One multi-target search gives all the ETAs."""
-        at = at or utcnow()
+        at = to_utc(at)
         policy = policy or self.policy
         cands = self.board.candidates(need.bed_type, need.capability, at=at)
         if not cands:
@@ -371,8 +373,13 @@ class Dispatcher:
             No open hospital offers the need, or none is reachable by road.
         InvalidCoordinate, PointOffNetwork
             Bad incident location.
+        InvalidAmbulanceId, InvalidTimestamp
+            An ambulance id outside :data:`~engine.hospitals.model.AMBULANCE_ID_PATTERN`, a
+            time outside 1970..2200.
         """
-        at = at or utcnow()
+        at = to_utc(at)
+        for amb in ([ambulance_id] if ambulance_id is not None else []) + list(ambulances or ()):
+            check_ambulance_id(amb)  # before any search: an id the board would refuse
         need = need or Need()
         policy = policy or self.policy
         options, version = self.rank(incident, need, at=at, policy=policy,
@@ -441,7 +448,8 @@ class Dispatcher:
         ids = list(ambulances)
         i, route = self.router.closest(incident, [ambulances[k] for k in ids], direction="to",
                                        profile="ambulance", at=at, contraflow=contraflow,
-                                       restricted_turns=restricted_turns)
+                                       restricted_turns=restricted_turns,
+                                       names=[f"ambulance {k!r}" for k in ids])
         if i < 0 or isinstance(route, Unreachable):
             raise NoHospitalAvailable("no ambulance can reach the incident by road")
         return AmbulanceChoice(ids[i], route)

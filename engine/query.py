@@ -20,7 +20,7 @@ import numpy as np
 from engine import kernels
 from engine.assembly import along_fraction, assemble_route, bearing
 from engine.cch import CCHIndex, CCHMetric, CCHMetrics
-from engine.errors import PointOffNetwork
+from engine.errors import GyrophareError, PointOffNetwork
 from engine.extract import tags
 from engine.graph import RoadGraph
 from engine.profiles import Metric, ProfileOptions, Weights
@@ -93,6 +93,9 @@ class Router:
                  overlay: TrafficOverlay | None = None, cch: bool | CCHIndex = True,
                  warm_up: bool = True) -> None:
         self.graph = graph
+        if not isinstance(snap_radius_m, int | float) or not 0 < snap_radius_m < float("inf"):
+            raise ValueError(f"snap_radius_m must be a positive number of metres, got "
+                             f"{snap_radius_m!r}")
         self.snap_radius_m = float(snap_radius_m)
         self.fallback_radius_m = float(2.0 * self.snap_radius_m if fallback_radius_m is None
                                        else fallback_radius_m)
@@ -181,12 +184,38 @@ class Router:
             hit = self._snaps.get(key)
             if hit is not None and hit[0] is usable:
                 return hit[1]
-        snap = self.snapper.snap(lat, lon, usable=usable, radius_m=radius_m, what=what)
+        try:
+            snap = self.snapper.snap(lat, lon, usable=usable, radius_m=radius_m, what=what)
+        except PointOffNetwork as exc:
+            hint = self.swap_hint(lat, lon, usable=usable, radius_m=radius_m)
+            if hint is None:
+                raise
+            raise PointOffNetwork(f"{exc}; {hint}", distance_m=exc.distance_m,
+                                  radius_m=exc.radius_m) from None
         if key is not None:
             if len(self._snaps) >= 4096:
                 self._snaps.clear()
             self._snaps[key] = (usable, snap)
         return snap
+
+    def swap_hint(self, lat: object, lon: object, *, usable: np.ndarray | None = None,
+                  radius_m: float | None = None) -> str | None:
+        """For a point off the map: "did you swap latitude and longitude?" when the swapped
+        point lies within ``radius_m`` of a (``usable``) road, else ``None``."""
+        try:
+            flat, flon = float(lat), float(lon)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        if flat == flon or not -90.0 <= flon <= 90.0:
+            return None
+        try:
+            self.snapper.snap(flon, flat, usable=usable,
+                              radius_m=self.snap_radius_m if radius_m is None else radius_m,
+                              what="swapped point")
+        except GyrophareError:
+            return None
+        return (f"did you swap latitude and longitude? latitude {flon:.6f}, longitude "
+                f"{flat:.6f} is on the map")
 
     def _astar_factor(self, w: Weights) -> float:
         key = id(w.arc)
@@ -511,12 +540,14 @@ class Router:
                 np.array([e.cost for e in entries], dtype=np.float64), entries)
 
     def _snap_all(self, points: Sequence[Coordinate], W: Weights, what: str,
-                  end: Literal["origin", "destination"] | None) -> list[Snap]:
+                  end: Literal["origin", "destination"] | None,
+                  names: Sequence[str] | None = None) -> list[Snap]:
         """Snap every point; with ``end``, falling back from roads cut off from the main
-        network."""
+        network. ``names`` (one per point) replace ``what i`` in messages."""
         out = []
         for i, p in enumerate(points):
-            s = self._usable_snap(*_pair(p, f"{what} {i}"), W, f"{what} {i}")
+            label = names[i] if names is not None and i < len(names) else f"{what} {i}"
+            s = self._usable_snap(*_pair(p, label), W, label)
             out.append(self._connected(s, W, end) or s if end else s)
         return out
 
@@ -586,11 +617,13 @@ class Router:
         contraflow: bool = False,
         restricted_turns: bool = False,
         weights: Weights | np.ndarray | None = None,
+        names: Sequence[str] | None = None,
     ) -> tuple[int, Route | Unreachable]:
         """The candidate reached fastest from ``origin`` (``direction="from"``, e.g. which
         hospital) or reaching ``origin`` fastest (``"to"``, e.g. which ambulance), with the
         route, both from one multi-target (or multi-source) search. Returns
-        ``(-1, Unreachable)`` when none connects.
+        ``(-1, Unreachable)`` when none connects. ``names`` name the candidates in error
+        messages (default ``candidate i``).
         """
         if not len(candidates):
             raise ValueError("closest() needs at least one candidate")
@@ -600,7 +633,8 @@ class Router:
                           ProfileOptions(contraflow=contraflow, restricted_turns=restricted_turns))
         out = direction == "from"
         snap = self._snap_all([origin], W, "origin", "origin" if out else "destination")[0]
-        others = self._snap_all(candidates, W, "candidate", "destination" if out else "origin")
+        others = self._snap_all(candidates, W, "candidate", "destination" if out else "origin",
+                                names=names)
         sf, sn, sc, src = self._groups([snap] if out else others, W, sources=True)
         tf, tn, tc, dst = self._groups(others if out else [snap], W, sources=False)
         tg = self.turns

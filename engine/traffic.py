@@ -21,6 +21,8 @@ here; a batch is validated as a whole and applied all or nothing):
 
 from __future__ import annotations
 
+import base64
+import bisect
 import dataclasses
 import itertools
 import math
@@ -35,6 +37,8 @@ import shapely
 from engine.changes import (
     LINE_BUFFER_M,
     MAX_SPEED_KMH,
+    MAX_VALIDITY,
+    MAX_VALIDITY_TEXT,
     AreaFactor,
     Change,
     ClassFactor,
@@ -49,6 +53,7 @@ from engine.changes import (
     WaySpeeds,
     change_from_dict,
     change_to_dict,
+    check_change,
     check_factor,
     class_codes,
     closure_from_feature,
@@ -73,7 +78,13 @@ from engine.profiles import (
     turn_costs,
 )
 from engine.snap import Snapper, validate_coordinate
-from engine.timeutil import utcnow
+from engine.timeutil import describe, to_utc, utcnow
+
+#: format of :meth:`TrafficOverlay.snapshot`
+OVERLAY_FORMAT = "gyrophare-overlay/1"
+#: entries touching more edges than this are not put in the per-edge index (a class factor
+#: may touch most of the graph); :meth:`TrafficOverlay._recompute` checks them one by one
+_INDEX_MAX_EDGES = 256
 
 
 class TrafficOverlay:
@@ -100,7 +111,17 @@ class TrafficOverlay:
         self._entries: dict[str, Entry] = {}
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
-        self._active: frozenset[str] = frozenset()
+        self._active: set[str] = set()
+        #: what keeps a write's cost independent of the number of entries (see _advance and
+        #: _recompute): every entry's start and expiry, sorted, as (time, seq, id); the
+        #: time the active set was last evaluated at; entries by edge (small entries only)
+        #: and the ids of the large ones
+        self._bounds: list[tuple[datetime, int, str]] = []
+        self._active_at: datetime | None = None
+        self._by_edge: dict[int, list[str]] = {}
+        self._large: set[str] = set()
+        self._indexed = 0  #: entries in the indexes (a mismatch rebuilds them: _reindex)
+        self._entry_json: dict[str, dict[str, Any]] = {}  #: snapshot form, cached per entry
         self._state = TrafficState.free_flow(graph.n_edges)
         self._snapshots: dict[tuple[str, str, ProfileOptions], Weights] = {}
         self._snappable: dict[tuple[str, ProfileOptions], np.ndarray] = {}
@@ -145,8 +166,9 @@ class TrafficOverlay:
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}: expected 'time' or 'distance'")
         options = options or ProfileOptions()
+        at = to_utc(at)  # a sane time (1970..2200), or InvalidTimestamp
         with self._lock:
-            self._advance(at or utcnow())
+            self._advance(at)
             key = (profile, metric, options)
             snap = self._snapshots.get(key)
             if snap is None or snap.state != self._state_version:
@@ -212,19 +234,19 @@ class TrafficOverlay:
             Every problem in the batch (unknown OSM ids, malformed geometry, speeds outside
             (0, 250] km/h, windows ending before they start, duplicate ids...).
         """
-        at = at or utcnow()
+        at = to_utc(at)
         with self._lock:
             built = self._prepare(changes, at)
             for entry in built:
-                self._entries[entry.id] = entry
-            self._advance(at, bump=True)
+                self._add(entry)
+            self._advance(at, bump=True, candidates=[e.id for e in built])
         return [e.id for e in built]
 
     def validate(self, changes: Change | Iterable[Change], *, at: datetime | None = None
                  ) -> None:
         """Raise :class:`TrafficInputError` exactly as :meth:`apply` would; change nothing."""
         with self._lock:
-            self._prepare(changes, at or utcnow())
+            self._prepare(changes, to_utc(at))
 
     def _prepare(self, changes: Change | Iterable[Change], at: datetime) -> list[Entry]:
         if isinstance(changes, Change):
@@ -261,24 +283,149 @@ class TrafficOverlay:
             missing = [i for i in ids if i not in self._entries]
             if missing:
                 raise UnknownEntry(f"no traffic entry with id {', '.join(map(repr, missing))}")
-            edges = [self._entries.pop(i).edges for i in ids]
-            self._advance(at or utcnow(), extra_edges=edges, bump=True)
+            edges = [self._discard(i).edges for i in ids]
+            self._advance(to_utc(at), extra_edges=edges, bump=True, candidates=ids)
 
     def clear(self, *, at: datetime | None = None) -> None:
         """Remove every entry."""
         with self._lock:
             self.remove(list(self._entries), at=at)
 
+    # -------------------------------------------------------------- snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """The entries and counters, JSON-ready: what :meth:`restore` needs to rebuild an
+        overlay equal to this one (same entries, ids, order, ``version``, hence the same
+        weights at any time). Entries are in application order; their edges and values are
+        base64 little-endian arrays. Each entry's form is computed once and cached, so the
+        lock is held for a copy of references, not for the serialisation of every entry.
+        The dicts returned are shared with the cache: do not modify them."""
+        with self._lock:
+            cache = self._entry_json
+            entries = []
+            for entry in self._entries.values():
+                form = cache.get(entry.id)
+                if form is None:
+                    form = cache[entry.id] = _entry_to_json(entry)
+                entries.append(form)
+            return {"format": OVERLAY_FORMAT, "graph_edges": self.graph.n_edges,
+                    "version": self.version, "next_id": _next_of(self._ids),
+                    "entries": entries}
+
+    def restore(self, data: Mapping[str, Any], *, at: datetime | None = None) -> None:
+        """Replace every entry, ``version`` and the counters by those of a :meth:`snapshot`
+        (of an overlay on the same graph). Weight snapshots and customized metrics taken
+        before are rebuilt in full on their next use.
+
+        Raises
+        ------
+        ValueError
+            Not a snapshot of this format, of a graph with another number of edges, or a
+            malformed entry (nothing is changed then).
+        """
+        if not isinstance(data, Mapping) or data.get("format") != OVERLAY_FORMAT:
+            raise ValueError(f"not a traffic overlay snapshot (expected format "
+                             f"{OVERLAY_FORMAT!r})")
+        if data.get("graph_edges") != self.graph.n_edges:
+            raise ValueError(f"the traffic snapshot is of a graph with {data.get('graph_edges')}"
+                             f" edges, this one has {self.graph.n_edges}")
+        try:
+            entries = [_entry_from_json(d, self.graph.n_edges) for d in data["entries"]]
+            version, next_id = int(data["version"]), int(data.get("next_id", 1))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"malformed traffic overlay snapshot: {exc}") from exc
+        with self._lock:
+            old = [e.edges for e in self._entries.values()]
+            self._entries, self._bounds, self._by_edge = {}, [], {}
+            self._large, self._entry_json, self._active = set(), {}, set()
+            self._active_at, self._indexed = None, 0
+            for entry in sorted(entries, key=lambda e: e.seq):
+                self._add(entry)
+            self.version = version
+            self._seq = itertools.count(max((e.seq for e in entries), default=0) + 1)
+            self._ids = itertools.count(next_id)
+            self._advance(at or utcnow(), extra_edges=old)
+            # the change history no longer describes what changed: full rebuilds next time
+            self._changes.clear()
+            self._state_version += 1
+
     # -------------------------------------------------------------- internals
+    def _add(self, entry: Entry) -> None:
+        """Store an entry and index it (its bounds, its edges)."""
+        self._entries[entry.id] = entry
+        self._indexed += 1
+        for when in (entry.starts_at, entry.expires_at):
+            if when is not None:
+                bisect.insort(self._bounds, (when, entry.seq, entry.id))
+        if len(entry.edges) > _INDEX_MAX_EDGES:
+            self._large.add(entry.id)
+        else:
+            for e in entry.edges.tolist():
+                self._by_edge.setdefault(e, []).append(entry.id)
+
+    def _discard(self, entry_id: str) -> Entry:
+        """Remove an entry and its index records; return it."""
+        entry = self._entries.pop(entry_id)
+        self._indexed -= 1
+        self._entry_json.pop(entry_id, None)
+        for when in (entry.starts_at, entry.expires_at):
+            if when is not None:
+                i = bisect.bisect_left(self._bounds, (when, entry.seq, entry.id))
+                if i < len(self._bounds) and self._bounds[i] == (when, entry.seq, entry.id):
+                    del self._bounds[i]
+        if entry_id in self._large:
+            self._large.discard(entry_id)
+        else:
+            for e in entry.edges.tolist():
+                ids = self._by_edge.get(e)
+                if ids is not None:
+                    if entry_id in ids:
+                        ids.remove(entry_id)
+                    if not ids:
+                        del self._by_edge[e]
+        return entry
+
+    def _reindex(self) -> None:
+        """Rebuild the indexes from ``_entries`` (which someone filled directly) and
+        re-evaluate every entry's activity on the next :meth:`_advance`."""
+        entries = list(self._entries.values())
+        self._entries, self._bounds, self._by_edge, self._large = {}, [], {}, set()
+        self._indexed, self._active_at = 0, None
+        for entry in entries:
+            self._add(entry)
+
     def _advance(self, at: datetime, *, extra_edges: Sequence[np.ndarray] = (),
-                 bump: bool = False) -> None:
+                 bump: bool = False, candidates: Iterable[str] = ()) -> None:
         """Bring the materialised state to the entries active at ``at``, recomputing only the
-        edges of entries whose activity changed (and ``extra_edges``: removed entries)."""
-        active = frozenset(e.id for e in self._entries.values() if e.active(at))
-        changed = active ^ self._active
+        edges of entries whose activity changed (and ``extra_edges``: removed entries).
+
+        Only entries that may have changed are looked at: ``candidates`` (just added or
+        removed) and those with a start or expiry between the time of the previous call and
+        ``at`` (the active set is constant between two consecutive bounds), so a call costs
+        O(log entries) plus the entries that changed, not O(entries)."""
+        if self._indexed != len(self._entries):
+            self._reindex()
+        look = set(candidates)
+        if self._active_at is None:
+            look.update(self._entries)
+            look.update(self._active)
+        elif at != self._active_at:
+            lo, hi = sorted((self._active_at, at))
+            i = bisect.bisect_right(self._bounds, lo, key=lambda b: b[0])
+            j = bisect.bisect_right(self._bounds, hi, key=lambda b: b[0])
+            look.update(b[2] for b in self._bounds[i:j])
+        self._active_at = at
+        changed = []
+        for entry_id in look:
+            entry = self._entries.get(entry_id)
+            now = entry is not None and entry.active(at)
+            if now != (entry_id in self._active):
+                changed.append(entry_id)
+                if now:
+                    self._active.add(entry_id)
+                else:
+                    self._active.discard(entry_id)
         touched = [self._entries[i].edges for i in changed if i in self._entries]
         touched += list(extra_edges)
-        self._active = active
         edges = np.unique(np.concatenate(touched)) if touched else np.zeros(0, np.int64)
         if len(edges):
             self._recompute(edges)
@@ -297,7 +444,15 @@ class TrafficOverlay:
         speed = np.full(len(edges), np.nan)
         factor = np.ones(len(edges))
         opened = np.zeros(len(edges), dtype=bool)
-        actives = sorted((self._entries[i] for i in self._active),
+        # only the active entries that touch these edges: from the per-edge index, plus the
+        # large entries (not indexed), so the cost follows the edges, not the entry count
+        near = set(self._large)
+        by_edge = self._by_edge
+        for e in edges.tolist():
+            ids = by_edge.get(e)
+            if ids:
+                near.update(ids)
+        actives = sorted((self._entries[i] for i in near if i in self._active),
                          key=lambda e: (e.starts_at, e.seq))
         for entry in actives:  # later entries override earlier speeds
             hit = np.isin(edges, entry.edges, assume_unique=False)
@@ -393,19 +548,38 @@ class TrafficOverlay:
 
     # -------------------------------------------------------------- building entries
     def _build(self, change: Change, *, at: datetime) -> Entry:
-        errors: list[str] = []
-        starts = change.starts_at or at
+        errors = check_change(change)
         for name, value in (("starts_at", change.starts_at), ("expires_at", change.expires_at)):
             if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
                 errors.append(f"{name} must be a timezone-aware datetime, got {value!r}")
+            elif value is not None:
+                try:
+                    to_utc(value, what=name)
+                except GyrophareError as exc:
+                    errors.append(str(exc))
         if errors:
             raise TrafficInputError(errors)
-        if change.expires_at is not None and change.expires_at <= starts:
-            raise TrafficInputError([f"validity window ends ({change.expires_at.isoformat()}) "
+        starts = change.starts_at or at
+        expires = change.expires_at
+        if expires is not None and expires <= starts and change.starts_at is not None:
+            raise TrafficInputError([f"validity window ends ({expires.isoformat()}) "
                                      f"before it starts ({starts.isoformat()})"])
+        if expires is not None and expires <= at:
+            raise TrafficInputError([f"expires_at {expires.isoformat()} is already past (the "
+                                     f"change is applied at {at.isoformat()}): it would change"
+                                     " nothing"])
+        if starts - at > MAX_VALIDITY:
+            raise TrafficInputError([f"starts_at {starts.isoformat()} is more than "
+                                     f"{MAX_VALIDITY_TEXT} ahead: is the year right?"])
+        if expires is not None and expires - starts > MAX_VALIDITY:
+            raise TrafficInputError([f"expires_at {expires.isoformat()} is more than "
+                                     f"{MAX_VALIDITY_TEXT} after the change starts "
+                                     f"({starts.isoformat()}): is the year right? An entry "
+                                     "that holds until it is removed gives no expires_at"])
         kind, edges, values, geometry = self._resolve(change)
         if len(edges) == 0:
-            raise TrafficInputError(["it touches no road of the network"])
+            raise TrafficInputError(["it touches no road of the network"
+                                     + self._swap_hint(change)])
         order = np.argsort(edges, kind="stable")
         edges, values = edges[order], values[order]
         entry_id = change.id or f"{kind}-{next(self._ids)}"
@@ -413,6 +587,28 @@ class TrafficOverlay:
                      expires_at=change.expires_at, edges=edges, values=values,
                      seq=next(self._seq), note=change.note, geometry=geometry,
                      change=type(change).__name__)
+
+    def _swap_hint(self, change: Change) -> str:
+        """``"; did you swap ..."`` when ``change``'s geometry, with longitude and latitude
+        swapped, would touch roads (a geometry written [lat, lon]); else ``""``."""
+        geometry = getattr(change, "geometry", None)
+        if not isinstance(geometry, Mapping) or "coordinates" not in geometry:
+            return ""
+
+        def swap(c: Any) -> Any:
+            if isinstance(c, list | tuple) and len(c) in (2, 3) and all(
+                    isinstance(v, int | float) for v in c):
+                return [c[1], c[0], *c[2:]]
+            return [swap(x) for x in c] if isinstance(c, list | tuple) else c
+
+        swapped = dataclasses.replace(change, geometry={  # type: ignore[call-arg]
+            **geometry, "coordinates": swap(geometry["coordinates"])})
+        try:
+            edges = self._resolve(swapped)[1]
+        except GyrophareError:
+            return ""
+        return ("; did you swap latitude and longitude? GeoJSON order is [lon, lat], and "
+                f"swapped it would touch {len(edges)} road pieces") if len(edges) else ""
 
     def _resolve(self, change: Change) -> tuple[EntryKind, np.ndarray, np.ndarray, Any]:
         g = self.graph
@@ -446,9 +642,7 @@ class TrafficOverlay:
             geom = validate_geometry(change.geometry, ("Point", "LineString", "MultiLineString",
                                                "Polygon", "MultiPolygon"))
             if geom.geom_type == "Point":
-                if not (math.isfinite(change.radius_m) and change.radius_m > 0):
-                    raise TrafficInputError([f"radius_m must be > 0, got {change.radius_m}"])
-                edges = self._edges_touching(geom, buffer_m=change.radius_m)
+                edges = self._edges_touching(geom, buffer_m=change.radius)
             elif "LineString" in geom.geom_type:
                 edges = self._edges_along(geom)
             else:
@@ -566,7 +760,8 @@ class TrafficOverlay:
             try:
                 way_i, speed = int(way), float(v)
             except (TypeError, ValueError):
-                errors.append(f"way {way!r}: expected an integer way id and a speed")
+                errors.append(f"way {way}: the speed must be a number of km/h, got "
+                              f"{describe(v)}")
                 continue
             if way_i not in self._way_edges:
                 errors.append(f"way {way_i}: unknown OSM way id")
@@ -609,6 +804,47 @@ class TrafficOverlay:
             mid = shapely.points((s.ax[segs] + s.bx[segs]) / 2, (s.ay[segs] + s.by[segs]) / 2)
             segs = segs[shapely.distance(mid, projected) <= LINE_BUFFER_M]
         return self._with_twins(np.unique(s.seg_edge[segs]))
+
+
+def _next_of(counter: itertools.count) -> int:
+    """The value ``next(counter)`` would return, without taking it."""
+    return int(repr(counter)[len("count("):-1])
+
+
+def _b64(array: np.ndarray, dtype: str) -> str:
+    return base64.b64encode(np.ascontiguousarray(array, dtype=dtype).tobytes()).decode("ascii")
+
+
+def _entry_to_json(entry: Entry) -> dict[str, Any]:
+    return {"id": entry.id, "kind": entry.kind, "source": entry.source,
+            "starts_at": entry.starts_at.isoformat(),
+            "expires_at": entry.expires_at.isoformat() if entry.expires_at else None,
+            "edges": _b64(entry.edges, "<i8"), "values": _b64(entry.values, "<f8"),
+            "seq": entry.seq, "note": entry.note,
+            "geometry": None if entry.geometry is None else dict(entry.geometry),
+            "change": entry.change}
+
+
+def _entry_from_json(data: Mapping[str, Any], n_edges: int) -> Entry:
+    edges = np.frombuffer(base64.b64decode(data["edges"]), dtype="<i8").astype(np.int64)
+    values = np.frombuffer(base64.b64decode(data["values"]), dtype="<f8").astype(np.float64)
+    if len(edges) != len(values) or (len(edges) and (edges.min() < 0 or edges.max() >= n_edges)):
+        raise ValueError(f"entry {data.get('id')!r}: edges and values do not fit the graph")
+    if data["kind"] not in ("speed", "factor", "closure", "open"):
+        raise ValueError(f"entry {data.get('id')!r}: unknown kind {data['kind']!r}")
+    times = []
+    for name in ("starts_at", "expires_at"):
+        value = data[name]
+        when = None if value is None else datetime.fromisoformat(value)
+        if when is not None and when.tzinfo is None:
+            raise ValueError(f"entry {data.get('id')!r}: {name} without a time zone")
+        times.append(when)
+    if times[0] is None:
+        raise ValueError(f"entry {data.get('id')!r}: starts_at missing")
+    return Entry(id=str(data["id"]), kind=data["kind"], source=str(data["source"]),
+                 starts_at=times[0], expires_at=times[1], edges=edges, values=values,
+                 seq=int(data["seq"]), note=str(data.get("note", "")),
+                 geometry=data.get("geometry"), change=str(data.get("change", "")))
 
 
 class _SnapshotBuffer:

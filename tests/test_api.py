@@ -130,7 +130,7 @@ def test_geojson_closure_report_and_speeds(client: TestClient) -> None:
     [
         ("/v1/closures", {"json": {"type": "Feature", "geometry": {"type": "Polygon",
                                                                   "coordinates": [[[1, 2]]]}}},
-         "malformed"),
+         "a linear ring needs at least 4"),
         ("/v1/closures", {"json": {"type": "FeatureCollection"}}, "Feature"),
         ("/v1/traffic/speeds", {"content": "1,2,30\n", "headers": {"content-type":
                                                                     "text/csv"}},
@@ -194,7 +194,7 @@ def test_bad_hospital_status(client: TestClient, body: dict, status: int,
     assert r.status_code == status, r.text
     assert needle in json.dumps(r.json())
     assert client.get(f"/v1/hospitals/{hid}").json() == before
-    assert client.put("/v1/hospitals/nope/status", json={}).status_code == 404
+    assert client.put("/v1/hospitals/nope/status", json={"heartbeat": True}).status_code == 404
 
 
 def test_dispatch_registers_and_next_dispatch_sees_it(client: TestClient) -> None:
@@ -342,8 +342,9 @@ def test_auth_matrix(secured: TestClient, endpoint) -> None:
 def test_hospital_status_needs_command_centre(secured: TestClient) -> None:
     hid = secured.get("/v1/hospitals", headers={"X-API-Key": "k-disp"}).json()[0]["id"]
     path = f"/v1/hospitals/{hid}/status"
-    assert secured.put(path, json={}, headers={"X-API-Key": "k-disp"}).status_code == 403
-    assert secured.put(path, json={}, headers={"X-API-Key": "k-cc"}).status_code == 200
+    beat = {"heartbeat": True}
+    assert secured.put(path, json=beat, headers={"X-API-Key": "k-disp"}).status_code == 403
+    assert secured.put(path, json=beat, headers={"X-API-Key": "k-cc"}).status_code == 200
 
 
 def test_scenario_runs_need_planner_and_report_results(monaco, tmp_path: Path) -> None:

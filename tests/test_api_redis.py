@@ -8,8 +8,10 @@ Redis fails; elsewhere the tests skip with the reason.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -107,24 +109,49 @@ def _free_port() -> int:
 
 
 class RedisProcess:
-    """A redis-server of the test's own, with an append-only file so that acknowledged
-    writes survive its restart."""
+    """A redis-server of the test's own, by default with an append-only file fsynced on
+    every write so that acknowledged writes survive its restart (``durable=False``: no
+    persistence at all, ``--save "" --appendonly no``)."""
 
-    def __init__(self, port: int, workdir: Path) -> None:
+    def __init__(self, port: int, workdir: Path, *, durable: bool = True) -> None:
         self.port, self.workdir, self.proc = port, workdir, None
+        self.durable = durable
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable \
+            else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.workdir)],
+             *persistence, "--dir", str(self.workdir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _need_redis_up(self.port)
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
         if self.proc is not None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGCONT)  # a frozen server could not stop
+            self.proc.kill() if kill else self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+
+def _need_redis_server() -> None:
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def _need_redis_up(port: int) -> None:
@@ -185,5 +212,125 @@ def test_outage_gives_stale_reads_503_writes_and_recovers(monaco, tmp_path: Path
             assert ids[0] == acknowledged and len(ids) == 2  # nothing acknowledged was lost
         with TestClient(_app(monaco, url, "outage")) as fresh:  # and it is in Redis
             assert len(fresh.get("/v1/traffic").json()["entries"]) == 2
+    finally:
+        server.stop()
+
+
+def _closure(client: TestClient, edge: int):
+    return client.post("/v1/traffic", json={"changes": [{"type": "Closure", "edges": [edge]}]})
+
+
+def test_redis_restarted_empty_is_healed_and_a_respawned_worker_serves_every_write(
+        monaco, tmp_path: Path) -> None:
+    """The defect: two workers on a Redis without persistence; writes; Redis restarted
+    empty; more writes; one worker respawned. It served a weights_version missing every
+    write acknowledged before the reset, and /health said ok everywhere."""
+    _need_redis_server()
+    server = RedisProcess(_free_port(), tmp_path, durable=False)
+    server.start()
+    try:
+        with TestClient(_app(monaco, server.url, "reset")) as one, \
+                TestClient(_app(monaco, server.url, "reset")) as two:
+            assert one.get("/health").json()["store"]["persistence"]["durable"] is False
+            ids = [_closure(one, edge).json()["ids"][0] for edge in (31, 32)]
+            hid = one.get("/v1/hospitals").json()[0]["id"]
+            assert one.put(f"/v1/hospitals/{hid}/status",
+                           json={"ed_status": "Closed"}).status_code == 200
+            _wait(lambda: two.get("/v1/traffic").json()["weights_version"] == 2)
+            server.stop()  # SIGTERM, save "": like redis-cli shutdown nosave
+            server.start()
+            later = [_closure(c, edge) for c, edge in ((one, 33), (two, 34))]
+            assert [r.status_code for r in later] == [201, 201], [r.text for r in later]
+            ids += [r.json()["ids"][0] for r in later]
+            _wait(lambda: one.get("/v1/traffic").json()["weights_version"]
+                  == two.get("/v1/traffic").json()["weights_version"] == 4)
+            healths = [c.get("/health").json() for c in (one, two)]
+            assert all(h["status"] == "ok" and h["log"]["resets"] == 1
+                       and h["log"]["events_lost"] == 0 for h in healths)
+            assert {h["log"]["last_reset"]["reason"] for h in healths} <= {"reset", "replaced"}
+            assert healths[0]["log"]["epoch"] == healths[1]["log"]["epoch"]
+        with TestClient(_app(monaco, server.url, "reset")) as respawned:  # kill -9, respawn
+            traffic = respawned.get("/v1/traffic").json()
+            assert traffic["weights_version"] == 4
+            assert [e["id"] for e in traffic["entries"]] == ids
+            rows = respawned.get("/v1/saturation").json()["rows"]
+            assert next(r for r in rows if r["hospital_id"] == hid and r["bed_type"] is None
+                        )["level"] == "closed"
+    finally:
+        server.stop()
+
+
+def test_kill_9_of_a_redis_with_aof_always_loses_no_acknowledged_write(
+        monaco, tmp_path: Path) -> None:
+    """Writes keep coming while Redis is killed (SIGKILL) and restarted from its append-only
+    file (appendfsync always): every write answered 201 is in the log afterwards."""
+    _need_redis_server()
+    server = RedisProcess(_free_port(), tmp_path)
+    server.start()
+    acknowledged: list[str] = []
+    refused = 0
+    stop = threading.Event()
+    try:
+        with TestClient(_app(monaco, server.url, "aof")) as client:
+            def write() -> None:
+                nonlocal refused
+                edge = 100
+                while not stop.is_set():
+                    edge += 1
+                    r = _closure(client, edge % monaco.n_edges)
+                    if r.status_code == 201:
+                        acknowledged.append(r.json()["ids"][0])
+                    else:
+                        assert r.status_code == 503, r.text
+                        refused += 1
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            _wait(lambda: len(acknowledged) >= 20, timeout=30)
+            server.stop(kill=True)
+            time.sleep(0.3)
+            server.start()
+            count = len(acknowledged)
+            _wait(lambda: len(acknowledged) >= count + 20, timeout=30)
+            stop.set()
+            writer.join(timeout=30)
+            assert client.get("/health").json()["log"]["resets"] == 0  # nothing was lost
+        with TestClient(_app(monaco, server.url, "aof")) as fresh:
+            logged = {e["id"] for e in fresh.get("/v1/traffic").json()["entries"]}
+        assert set(acknowledged) <= logged
+        assert len(logged) - len(acknowledged) <= 1  # at most the write cut by the kill
+    finally:
+        stop.set()
+        server.stop()
+
+
+def test_a_frozen_redis_gives_503_writes_within_a_bound_and_routes_unaffected(
+        monaco, tmp_path: Path) -> None:
+    """Redis stopped (SIGSTOP) for a few seconds: a write answers 503 within 5 s rather
+    than hanging, routes answer as before, and all is well once it runs again."""
+    _need_redis_server()
+    server = RedisProcess(_free_port(), tmp_path)
+    server.start()
+    try:
+        with TestClient(_app(monaco, server.url, "frozen")) as client:
+            assert _closure(client, 41).status_code == 201
+            before = client.post("/v1/route", json={"origin": A, "destination": B}).json()
+            server.freeze()
+            t0 = time.monotonic()
+            refused = _closure(client, 42)
+            assert refused.status_code == 503 and "NOT accepted" in refused.json()["detail"]
+            assert time.monotonic() - t0 < 5.0
+            t0 = time.monotonic()
+            route = client.post("/v1/route", json={"origin": A, "destination": B})
+            assert route.status_code == 200 and time.monotonic() - t0 < 5.0
+            assert route.json()["edges"] == before["edges"]
+            assert route.json()["weights_version"] == before["weights_version"]
+            assert client.get("/health").status_code == 503
+            time.sleep(2)
+            server.thaw()
+            _wait(lambda: client.get("/health").status_code == 200, timeout=15)
+            assert _closure(client, 43).status_code == 201
+            entries = client.get("/v1/traffic").json()["entries"]
+            assert len(entries) == 2  # 41 and 43; 42 was refused, not half-written
     finally:
         server.stop()

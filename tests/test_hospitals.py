@@ -277,6 +277,94 @@ def test_a_hospital_never_reported_is_stale():
     assert board.tick(minutes(600)) == []
 
 
+def test_en_route_registration_expires_at_eta_plus_grace_once_and_is_counted(caplog):
+    board = make_board(policy=SaturationPolicy(margin=0.0))
+    assert board.policy.en_route_grace == timedelta(minutes=30)
+    board.update_status("h-b", beds={ICU: 1}, at=minutes(0))                 # 0.90: tension
+    board.register_en_route("amb-1", "h-b", ICU, eta_s=600, at=minutes(0))  # 1.00: saturated
+    board.update_status("h-b", beds={ICU: 1}, at=minutes(20))  # fresh at minute 40
+    assert board.expires_at(board.en_route()[0]) == minutes(40)
+    assert board.expire(minutes(39)) == [] and len(board.en_route()) == 1
+    with caplog.at_level(logging.WARNING, logger="engine.hospitals"):
+        signals = board.expire(minutes(40))
+    assert board.en_route() == [] and board.en_route_expired == {"h-b": 1}
+    assert "amb-1: en-route registration to h-b expired" in caplog.text
+    assert [(s.bed_type, s.previous_level, s.new_level) for s in signals] == [
+        (ICU, S, T), (None, S, T)]
+    assert "en-route registration of ambulance amb-1 expired" in signals[0].reason
+    assert board.expire(minutes(50)) == [] and board.en_route_expired == {"h-b": 1}  # once
+    board.tick(minutes(51))  # tick expires too, and nothing is left to expire
+    assert board.en_route_expired == {"h-b": 1}
+    assert [e.ambulance_id for e in board.expired()] == ["amb-1"]
+    # a cancel after the deadline says why; a late arrival still takes its bed
+    with pytest.raises(UnknownAmbulance, match="expired at 2026-11-27T21:40:00"):
+        board.cancel("amb-1", at=minutes(55))
+    board.arrived("amb-1", at=minutes(56))
+    assert board.hospital("h-b").beds[ICU].available == 0
+    assert board.en_route_expired == {"h-b": 1}
+    with pytest.raises(UnknownAmbulance, match="not en route"):
+        board.arrived("amb-1", at=minutes(57))
+    # the id may be registered again (a new mission)
+    board.register_en_route("amb-1", "h-a", ICU, eta_s=60, at=minutes(58))
+
+
+def test_en_route_expiry_is_decided_by_logged_times_not_by_when_a_worker_ticks():
+    """Two workers apply the same log; one ticked (its own clock) past the deadline before it
+    applied an arrival logged *before* the deadline: both end in the same state."""
+    events = [("register", minutes(0)), ("arrived", minutes(39))]  # deadline: minute 40
+    boards = [make_board(), make_board()]
+    for i, board in enumerate(boards):
+        for kind, at in events:
+            if kind == "arrived" and i == 1:
+                board.tick(minutes(45))  # this worker's clock ran ahead of the log
+            if kind == "register":
+                board.register_en_route("amb-1", "h-b", ICU, eta_s=600, at=at)
+            else:
+                board.arrived("amb-1", at=at)
+    a, b = (board.to_dict() for board in boards)
+    assert a["en_route"] == b["en_route"] == []
+    assert a["hospitals"] == b["hospitals"]  # the bed taken on both
+    assert a["en_route_expired"] == b["en_route_expired"] == {}  # not an expiry, after all
+    # and a duplicate registration is judged at the log's time too
+    for board in boards:
+        board.register_en_route("amb-2", "h-b", ICU, eta_s=60, at=minutes(100))
+    boards[1].tick(minutes(200))
+    for board in boards:
+        with pytest.raises(DuplicateAmbulance):
+            board.register_en_route("amb-2", "h-a", ICU, eta_s=60, at=minutes(120))
+
+
+def test_reads_at_a_time_drop_what_expired_by_then():
+    board = make_board(policy=SaturationPolicy(en_route_grace=timedelta(minutes=5)))
+    board.register_en_route("amb-1", "h-a", ICU, eta_s=60, at=minutes(0))
+    assert board.level("h-a", ICU, at=minutes(5)).en_route == 1
+    assert board.level("h-a", ICU, at=minutes(6)).en_route == 0
+    assert board.en_route_expired == {"h-a": 1}
+    assert board.en_route(at=minutes(7)) == []
+    restored = HospitalBoard.from_dict(json.loads(json.dumps(board.to_dict())))
+    assert restored.policy.en_route_grace == timedelta(minutes=5)
+    assert restored.en_route_expired == {"h-a": 1}
+    assert [e.ambulance_id for e in restored.expired()] == ["amb-1"]
+    with pytest.raises(ValueError, match="en_route_grace"):
+        SaturationPolicy(en_route_grace=timedelta(days=2))
+
+
+@pytest.mark.parametrize("bad", ["unit/7", "x\u0007y", "x" * 65, "", " a", ".a", "a b",
+                                 "ambulance#1", 7, None])
+def test_ambulance_ids_follow_the_documented_pattern(bad):
+    from engine.hospitals.model import InvalidAmbulanceId, check_ambulance_id
+
+    board = make_board()
+    with pytest.raises(InvalidAmbulanceId, match="ambulance id"):
+        board.register_en_route(bad, "h-a", ICU, eta_s=60, at=minutes(1))
+    with pytest.raises(InvalidAmbulanceId):
+        board.cancel(bad, at=minutes(1))
+    for good in ("SMUR-21:3", "a", "amb-0123456789", "x" * 64, "unit_7.b"):
+        assert check_ambulance_id(good) == good
+    with pytest.raises(HospitalDataError, match="more than 12 h"):
+        board.register_en_route("amb-1", "h-a", ICU, eta_s=1e9, at=minutes(1))
+
+
 def test_en_route_registrations_do_not_refresh_staleness():
     board = make_board()
     board.register_en_route("amb-1", "h-a", ICU, eta_s=60, at=minutes(40))
@@ -604,7 +692,7 @@ def test_baseline_changes_and_new_units_through_update_status():
 def test_to_dict_from_dict_round_trip_keeps_hysteresis_en_route_and_history():
     board = make_board()
     board.update_status("h-a", beds={ICU: 3}, at=minutes(1))  # tension at 0.85
-    board.register_en_route("amb-1", "h-b", ICU, eta_s=300, at=minutes(2))
+    board.register_en_route("amb-1", "h-b", ICU, eta_s=3600, at=minutes(2))  # counted past 47
     board.tick(minutes(45))
     state = json.loads(json.dumps(board.to_dict()))
     restored = HospitalBoard.from_dict(state)

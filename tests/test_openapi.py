@@ -138,6 +138,7 @@ def test_routing_router_documents_every_answer(openapi: dict[str, Any],
                                                              (*AUTH, 404, 503)),
         "POST /v1/ambulances/{ambulance_id}/cancel": Answer(("AmbulanceEvent",),
                                                             (*AUTH, 404, 503)),
+        "DELETE /v1/ambulances/{ambulance_id}": Answer(("AmbulanceEvent",), (*AUTH, 404, 503)),
         "POST /v1/coverage": Answer(("CoverageResponse",), AUTH),
     })
     route = client.post("/v1/route", json={"origin": A, "destination": B}).json()
@@ -149,6 +150,10 @@ def test_routing_router_documents_every_answer(openapi: dict[str, Any],
     conforms(client.get("/v1/ambulances").json(), list[hospital_models.EnRouteOut])
     arrived = client.post(f"/v1/ambulances/{decision['ambulance_id']}/arrived")
     conforms(arrived.json(), routing_models.AmbulanceEvent)
+    again = client.post("/v1/dispatch", json={"incident": A, "need": {"bed_type": "AdultICU"}})
+    cleared = client.delete(f"/v1/ambulances/{again.json()['ambulance_id']}")
+    assert cleared.status_code == 200, cleared.text
+    conforms(cleared.json(), routing_models.AmbulanceEvent)
     conforms(client.post("/v1/coverage", json={"stations": [A], "minutes": 3}).json(),
              routing_models.CoverageResponse)
     for error in (client.post("/v1/route", json={"origin": A, "destination_hospital": "x"}),
@@ -331,8 +336,9 @@ def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
                                                  client: TestClient) -> None:
     check_router(openapi, scenarios, {
         "GET /v1/scenarios": Answer(("ScenarioList",), AUTH),
-        "POST /v1/scenarios/runs": Answer(("RunStatus",), (*AUTH, 404), status=202),
+        "POST /v1/scenarios/runs": Answer(("RunStatus",), (*AUTH, 404, 429), status=202),
         "GET /v1/scenarios/runs/{run_id}": Answer(("RunStatus",), (*AUTH, 404)),
+        "POST /v1/scenarios/runs/{run_id}/cancel": Answer(("RunStatus",), (*AUTH, 404)),
     })
     listed = client.get("/v1/scenarios").json()
     conforms(listed, scenario_models.ScenarioList)
@@ -353,7 +359,10 @@ def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
     conforms(listed, scenario_models.ScenarioList)
     assert [r["id"] for r in listed["runs"]] == [run_id]
 
+    conforms(client.post(f"/v1/scenarios/runs/{run_id}/cancel").json(),
+             scenario_models.RunStatus)
     for error in (client.get("/v1/scenarios/runs/nope"),
+                  client.post("/v1/scenarios/runs/nope/cancel"),
                   client.post("/v1/scenarios/runs", json={"name": "atlantis"})):
         assert error.status_code == 404
         conforms(error.json(), ErrorBody)
@@ -361,6 +370,8 @@ def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
                   client.post("/v1/scenarios/runs", json={"name": "monaco-surge",
                                                           "scenario": {}}),
                   client.post("/v1/scenarios/runs", json={"name": "monaco-surge", "seeds": 0}),
+                  client.post("/v1/scenarios/runs", json={"name": "monaco-surge",
+                                                          "compare": ["fastest"]}),
                   client.post("/v1/scenarios/runs",
                               json={"scenario": {"name": "x", "start": "yesterday"}})):
         assert error.status_code == 422, error.text

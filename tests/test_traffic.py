@@ -333,7 +333,7 @@ def test_area_factor_and_geojson_closure(router: Router, monaco) -> None:
         (SegmentSpeeds(speeds=[(25239340, 25239343, 0.0)]), "outside (0, 250]"),
         (SegmentSpeeds(speeds=[(25239340, 25239343, 300.0)]), "outside (0, 250]"),
         (WaySpeeds(speeds={999999999999: 30.0}), "unknown OSM way id"),
-        (Closure(geometry={"type": "Polygon", "coordinates": [[[7.42, 43.73]]]}), "malformed"),
+        (Closure(geometry={"type": "Polygon", "coordinates": [[[7.42, 43.73]]]}), "at least 4"),
         (Closure(geometry={"type": "Point", "coordinates": [43.73, 7.42]}), "touches no road"),
         (Closure(geometry={"type": "Point", "coordinates": [200.0, 43.7]}), "[lon, lat]"),
         (Closure(geometry={"type": "Circle"}), "not accepted"),

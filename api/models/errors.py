@@ -36,6 +36,7 @@ _WHAT = {
     409: "conflicts with the current state",
     413: "request body too large",
     422: "invalid input (the message says what and where)",
+    429: "too much at once: the message says what to wait for",
     503: "the state store is unavailable: the write was not accepted",
 }
 

@@ -164,7 +164,10 @@ class EnRouteOut(BaseModel):
     eta_s: float = Field(description="seconds from registration to arrival at the hospital")
     registered_at: Timestamp
     eta_at: Timestamp
+    expires_at: Timestamp = Field(description="when the board stops counting it if neither "
+                                  "its arrival nor a cancel is reported: eta_at plus the "
+                                  "board's grace")
 
     @classmethod
-    def of(cls, entry: EnRoute) -> EnRouteOut:
-        return cls.model_validate(entry.to_dict())
+    def of(cls, entry: EnRoute, *, expires_at: datetime) -> EnRouteOut:
+        return cls.model_validate({**entry.to_dict(), "expires_at": expires_at})

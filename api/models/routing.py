@@ -175,10 +175,11 @@ class DispatchResponse(BaseModel):
 
 # ---------------------------------------------------------------------------- ambulances
 class AmbulanceEvent(BaseModel):
-    """An ambulance arrival or cancellation, written to the shared state log."""
+    """An ambulance arrival, cancellation or clearing, written to the shared state log."""
 
     ambulance_id: str
-    status: Literal["arrived", "cancelled"]
+    status: Literal["arrived", "cancelled", "cleared"] = Field(
+        description="cleared: an operator removed the registration (DELETE)")
     event: str = Field(description="id of the event in the state log")
 
 

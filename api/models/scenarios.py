@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 class RunStatus(BaseModel):
     id: str = Field(examples=["run-1"])
     scenario: str
-    status: Literal["running", "done", "failed"]
+    status: Literal["running", "done", "failed", "cancelled"]
     progress: dict[str, Any] = Field(default_factory=dict,
                                      description="stage, done, total of the running replay")
     started: float = Field(description="Unix time")
@@ -23,4 +23,5 @@ class RunStatus(BaseModel):
 
 class ScenarioList(BaseModel):
     shipped: list[str] = Field(description="scenarios shipped with gyrophare")
-    runs: list[RunStatus] = Field(description="runs of this worker")
+    runs: list[RunStatus] = Field(description="runs started on any worker (newest first, "
+                                  "without their results)")

@@ -12,6 +12,9 @@ class Applied(BaseModel):
 
     ids: list[str] = Field(description="ids of the new entries, in the order sent")
     weights_version: int
+    notes: list[str] = Field(default_factory=list, description="what was assumed or ignored "
+                             "(e.g. the default radius of a Point closure given none), in "
+                             "words; 'change i: ...' in a batch")
 
 
 class EntryCreated(BaseModel):
@@ -22,6 +25,9 @@ class EntryCreated(BaseModel):
     weights_version: int
     snapped: dict[str, Any] | None = Field(None, description="field reports: the road point "
                                                              "the report was snapped to")
+    notes: list[str] = Field(default_factory=list, description="what was assumed or ignored "
+                             "(e.g. the default radius of a Point closure given none), in "
+                             "words")
 
 
 class Deleted(BaseModel):

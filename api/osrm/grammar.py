@@ -1,7 +1,16 @@
 """OSRM's request grammar: the URL and query options of ``/route``, ``/table`` and ``/nearest``
 parsed and checked into typed queries, raising OSRM's error codes in OSRM's order (syntax as
 ``server/api/*_parameters_grammar.hpp``, then the ``IsValid`` checks, then the limits that
-OSRM's plugins check)."""
+OSRM's plugins check).
+
+Size limits come first, before anything is parsed: a URL longer than :data:`MAX_URL_BYTES`
+and a coordinate count above the service's maximum are ``TooBig`` at once (counted, not
+parsed). :data:`MAX_URL_BYTES` is the request-target limit of uvicorn's default HTTP parser
+(httptools): a longer URL never reaches the application, the server itself answers a
+plain-text 400 ``Invalid HTTP request received.``; at 6 decimals a ``lon,lat;`` takes about
+20 bytes, so about 3,000 coordinates fit in one URL. Every URL the server accepts gets a JSON
+answer (``TooBig`` with the limit when it asks too much).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +32,9 @@ MAX_ROUTE_COORDINATES = 500  #: osrm-routed's default --max-viaroute-size
 MAX_ALTERNATIVES = 3  #: osrm-routed's default --max-alternatives
 MAX_NEAREST = 100  #: osrm-routed's default --max-nearest-size
 MAX_DISTANCE_CELLS = 2500  #: table cells when distances are asked (each cell is one route)
+#: Longest URL (path and query) served: uvicorn's (httptools') limit, checked here too so that
+#: the answer is the same whatever server runs the app.
+MAX_URL_BYTES = 65_535
 #: classes ``exclude`` may name, and the highway classes they close (no ferries in the graph)
 EXCLUDABLE: dict[str, frozenset[str]] = {
     "motorway": frozenset({"motorway", "motorway_link"}), "ferry": frozenset()}
@@ -94,11 +106,20 @@ class OsrmNearestQuery(Query):
 
 
 # ------------------------------------------------------------------------------ services
+def check_url_length(length: int) -> None:
+    """``TooBig`` for a URL (path and query) longer than :data:`MAX_URL_BYTES`."""
+    if length > MAX_URL_BYTES:
+        raise OsrmError("TooBig", f"URL of {length} bytes is longer than the {MAX_URL_BYTES} "
+                        "bytes served: send fewer coordinates, fewer decimals (6 is 10 cm) or "
+                        "a polyline")
+
+
 def parse_route(version: str, profile: str, coordinates: str, *, query: str,
                 options: Iterable[tuple[str, str]]) -> OsrmRouteQuery:
     """``/route/{version}/{profile}/{coordinates}?{query}`` (``options``: the query's
     ``(key, value)`` pairs, in order)."""
-    url = _parse_url("route", version, profile, coordinates)
+    url = _parse_url("route", version, profile, coordinates,
+                     max_coordinates=MAX_ROUTE_COORDINATES)
     opts = _Options(query, options, _ROUTE_OPTIONS, url)
     n = len(url.coordinates)
     base = _parse_base(opts, n)
@@ -156,7 +177,13 @@ def parse_table(version: str, profile: str, coordinates: str, *, query: str,
                 options: Iterable[tuple[str, str]], max_table_coordinates: int) -> OsrmTableQuery:
     """``/table/{version}/{profile}/{coordinates}?{query}``; at most
     ``max_table_coordinates``² cells (OSRM counts sources x destinations)."""
-    url = _parse_url("table", version, profile, coordinates)
+    options = list(options)
+    # all x all (no sources / destinations): n coordinates are n² cells, known before parsing
+    subset = any(key in ("sources", "destinations") for key, _ in options)
+    url = _parse_url("table", version, profile, coordinates,
+                     max_coordinates=max_table_coordinates ** 2 if subset
+                     else max_table_coordinates,
+                     too_big="Too many table coordinates")
     opts = _Options(query, options, _TABLE_OPTIONS, url)
     n = len(url.coordinates)
     base = _parse_base(opts, n)
@@ -246,7 +273,8 @@ class _Url:
     raw: str  # the coordinates segment
 
 
-def _parse_url(service: str, version: str, profile: str, coordinates: str) -> _Url:
+def _parse_url(service: str, version: str, profile: str, coordinates: str, *,
+               max_coordinates: int | None = None, too_big: str | None = None) -> _Url:
     prefix = f"/{service}/{version}/{profile}/"
     for part, offset in ((version, len(service) + 2), (profile, len(service) + len(version) + 3)):
         if not _IDENTIFIER_RE.match(part):
@@ -264,6 +292,11 @@ def _parse_url(service: str, version: str, profile: str, coordinates: str) -> _U
         raise OsrmError("InvalidValue", f"Unknown profile {profile!r}: this server routes "
                         "'driving' or 'car' (car) and 'ambulance' or 'emergency' (ambulance "
                         "with lights and sirens)")
+    if max_coordinates is not None and not coordinates.startswith("polyline"):
+        n = coordinates.count(";") + 1  # counted, not parsed: a huge list costs nothing
+        if n > max_coordinates:
+            raise OsrmError("TooBig", too_big or f"Number of entries {n} is higher than "
+                            f"current maximum ({max_coordinates})")
     return _Url(service, gy_profile, _parse_coordinates(coordinates, len(prefix)),
                 len(prefix), coordinates)
 

@@ -62,7 +62,7 @@ def snap_all(router: Router, coordinates: Sequence[LonLat], weights: Weights,
         try:
             snap = router.snap((lat, lon), weights=weights, what=f"coordinate {i}")
         except PointOffNetwork:
-            raise _no_segment(i) from None
+            raise _no_segment(i, router.swap_hint(lat, lon, usable=weights.snappable)) from None
         except InvalidCoordinate as exc:
             raise OsrmError("InvalidValue", str(exc)) from None
         radius = radiuses[i]
@@ -149,9 +149,13 @@ def nearest(router: Router, query: OsrmNearestQuery) -> NearestResult:
         radius = min(radius, query.radiuses[0])
     roads = router.snapper.nearest(lat, lon, query.number, usable=w.snappable, radius_m=radius)
     if not roads:
-        raise OsrmError("NoSegment", "Could not find a matching segments for coordinate")
+        hint = router.swap_hint(lat, lon, usable=w.snappable, radius_m=radius)
+        raise OsrmError("NoSegment", "Could not find a matching segments for coordinate"
+                        + (f": {hint} (OSRM coordinates are longitude,latitude)" if hint else ""))
     return NearestResult(roads, w.version)
 
 
-def _no_segment(i: int) -> OsrmError:
-    return OsrmError("NoSegment", f"Could not find a matching segment for coordinate {i}")
+def _no_segment(i: int, hint: str | None = None) -> OsrmError:
+    """OSRM's ``NoSegment`` for coordinate ``i``, with the swap ``hint`` when there is one."""
+    return OsrmError("NoSegment", f"Could not find a matching segment for coordinate {i}"
+                     + (f": {hint} (OSRM coordinates are longitude,latitude)" if hint else ""))

@@ -18,7 +18,8 @@ router = APIRouter(tags=["health"])
                              "description": "degraded: the state store is unreachable"}})
 def health(state: State, response: Response) -> dict[str, Any]:
     """``ok`` or ``degraded`` (store unreachable: answers use the last known state), graph
-    figures, store connectivity, ``weights_version``, stale hospital statuses."""
+    figures, store connectivity and durability, position in the state log and the resets
+    handled (``log``), ``weights_version``, stale hospital statuses."""
     info = state.health()
     store_ok = info["store"]["ok"] and state.store.ping()
     stale_hospitals = [r.hospital_id for r in state.board.saturation()
@@ -29,7 +30,8 @@ def health(state: State, response: Response) -> dict[str, Any]:
     g = state.graph
     return {"status": status, "graph": {"name": g.meta.get("name"), "nodes": g.n_nodes,
                                         "edges": g.n_edges},
-            "store": {**info["store"], "ok": store_ok}, "weights_version": info["weights_version"],
+            "store": {**info["store"], "ok": store_ok}, "log": info["log"],
+            "weights_version": info["weights_version"],
             "stale": not store_ok, "stale_hospitals": stale_hospitals,
             "traffic_entries": len(state.overlay.entries()),
             "ambulances_en_route": len(state.board.en_route())}
@@ -48,6 +50,11 @@ def state_metrics(state: State) -> bytes:
         ("gyrophare_follower_errors", c.follower_errors, "events that failed to apply"),
         ("gyrophare_weights_version", state.overlay.version, "traffic weights version"),
         ("gyrophare_store_up", 0 if state.stale else 1, "1 when the state store answers"),
+        ("gyrophare_log_seq", state.seq, "number of the last state-log event applied"),
+        ("gyrophare_snapshots_taken", c.snapshots_taken, "state snapshots this worker stored"),
+        ("gyrophare_log_resets", c.log_resets, "state-log resets handled (healed or adopted)"),
+        ("gyrophare_events_lost", c.events_lost,
+         "events applied here then missing from the state log after a reset"),
     ):
         Gauge(name, doc, registry=registry).set(value)
     level = Gauge("gyrophare_hospital_level", "saturation level (0 normal .. 3 closed)",

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
-from pydantic import AwareDatetime
 
 from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import AppSettings, State
@@ -20,7 +19,7 @@ from api.models.hospitals import (
     SaturationResponse,
     SignalOut,
 )
-from api.schemas import HospitalStatus
+from api.schemas import HospitalStatus, Instant
 from engine.hospitals.board import SaturationSignal
 
 router = APIRouter(prefix="/v1", tags=["hospitals"])
@@ -66,8 +65,10 @@ def hospital(hospital_id: str, state: State, _: DispatcherRole) -> HospitalOut:
 def update_status(hospital_id: str, body: HospitalStatus, state: State,
                   _: CommandCentreRole) -> HospitalStatusResponse:
     """Report a hospital's status (EDXL-HAVE shape); returns its new saturation levels and the
-    signals the change raised. 404: unknown id; 422: unknown bed type, bad count or status
-    (nothing is written); 503: not stored."""
+    signals the change raised. A report refreshes the status (clears the stale flag); one
+    that changes nothing is ``{"heartbeat": true}`` (an empty ``{}`` is refused). 404:
+    unknown id; 422: unknown bed type, bad count or status, empty report (nothing is
+    written); 503: not stored."""
     state.board.hospital(hospital_id)  # 404 before anything is written
     before = {s.id for s in state.board.signals()}
     event = state.submit("hospital.status", {
@@ -89,9 +90,10 @@ def saturation(state: State, _: DispatcherRole) -> SaturationResponse:
 
 @router.get("/alerts", response_model=list[SignalOut], responses=error_responses(*AUTH))
 def alerts(state: State, _: DispatcherRole,
-           since: Annotated[AwareDatetime | None,
+           since: Annotated[Instant | None,
                             Query(description="only signals at or after this time (ISO 8601 "
-                                  "with time zone, e.g. 2026-11-27T08:00:00Z)")] = None
+                                  "with time zone, e.g. 2026-11-27T08:00:00Z; not a Unix "
+                                  "time)")] = None
            ) -> list[SignalOut]:
     """Saturation signals kept in the board's bounded history, oldest first."""
     return [SignalOut.of(s) for s in state.board.signals(since=since)]

@@ -1,7 +1,12 @@
 """OSRM-compatible endpoints ``/route/v1``, ``/table/v1`` and ``/nearest/v1``, each one parse
 (:mod:`api.osrm.grammar`), one engine run (:mod:`api.osrm.plugins`) and one OSRM answer
 (:mod:`api.osrm.format`), so that any OSRM client gets gyrophare's routes with live traffic,
-closures and the ambulance profile."""
+closures and the ambulance profile.
+
+URLs are limited to 65,535 bytes (path and query, :data:`api.osrm.grammar.MAX_URL_BYTES`):
+uvicorn refuses longer ones itself with a plain-text 400 before the application sees them;
+every URL it accepts gets an OSRM JSON answer (``TooBig`` when it asks for too many
+coordinates, checked before they are parsed)."""
 
 from __future__ import annotations
 
@@ -30,9 +35,12 @@ HEADERS = {"X-Attribution": ATTRIBUTION_HEADER}
 _RESPONSES = osrm_responses()
 
 
-def _answer(build: Callable[[], dict[str, Any]]) -> Response:
-    """OSRM's answer: the body ``build`` returns, or its :class:`OsrmError` as HTTP 400."""
+def _answer(request: Request, build: Callable[[], dict[str, Any]]) -> Response:
+    """OSRM's answer: the body ``build`` returns, or its :class:`OsrmError` as HTTP 400
+    (``TooBig`` at once for a URL longer than the server limit)."""
     try:
+        grammar.check_url_length(len(request.scope.get("raw_path") or b"")
+                                 + len(request.scope.get("query_string") or b"") + 1)
         body = build()
     except OsrmError as exc:
         return FastJSON(exc.body(), status_code=400, headers=HEADERS)
@@ -56,13 +64,15 @@ def osrm_route(version: str, profile: str, coordinates: str, request: Request, s
     traffic. Accepted and checked but without effect: ``bearings``, ``approaches``, ``hints``
     (ours are empty strings), ``snapping``, ``continue_straight`` (each leg is routed on its
     own), ``alternatives`` (at most one route: OSRM never guarantees alternatives).
-    ``radiuses`` are honoured up to the server's snap radius (``unlimited`` = that radius).
+    ``radiuses`` are honoured up to the server's snap radius (``unlimited`` = that radius);
+    at most 500 coordinates (``TooBig``), in a URL of at most 65,535 bytes (longer ones are
+    refused by the HTTP server itself).
     ``exclude=motorway`` closes motorways and their links, ``exclude=ferry`` is trivially
     honoured (no ferries in the graph), other classes are refused as OSRM refuses unknown
     ones. Extra fields: ``weights_version`` (the traffic state used) and ``stale`` (the state
     store is unreachable: last known traffic); the ODbL credit is in the ``X-Attribution``
     header."""
-    return _answer(lambda: _route(state, request, version, profile, coordinates))
+    return _answer(request, lambda: _route(state, request, version, profile, coordinates))
 
 
 def _route(state: LiveState, request: Request, version: str, profile: str,
@@ -80,11 +90,14 @@ def osrm_table(version: str, profile: str, coordinates: str, request: Request, s
     """OSRM table service: ``sources``, ``destinations`` (indices or ``all``),
     ``annotations`` (``duration``, ``distance``), ``fallback_speed``, ``fallback_coordinate``,
     ``scale_factor`` and the route service's general options. At most
-    ``max_table_coordinates``² cells (``TooBig``). Distances are those of the *fastest*
-    route, as OSRM's: each cell is routed for them, so a distance table holds at most
-    2,500 cells."""
-    return _answer(lambda: _table(state, request, version, profile, coordinates,
-                                  max_table_coordinates=int(settings.max_table_coordinates)))
+    ``max_table_coordinates``² cells (``TooBig``; without ``sources`` / ``destinations``, so
+    at most ``max_table_coordinates`` coordinates, counted before they are parsed).
+    Distances are those of the *fastest* route, as OSRM's: each cell is routed for them, so a
+    distance table holds at most 2,500 cells. URLs are limited to 65,535 bytes (about 3,000
+    coordinates at 6 decimals; longer ones are refused by the HTTP server itself)."""
+    return _answer(request, lambda: _table(state, request, version, profile, coordinates,
+                                           max_table_coordinates=int(
+                                               settings.max_table_coordinates)))
 
 
 def _table(state: LiveState, request: Request, version: str, profile: str, coordinates: str,
@@ -102,7 +115,7 @@ def osrm_nearest(version: str, profile: str, coordinates: str, request: Request,
                  _: DispatcherRole) -> Response:
     """OSRM nearest service: the ``number`` nearest road pieces usable by the profile, with
     the OSM nodes of the snapped segment, within the coordinate's radius."""
-    return _answer(lambda: _nearest(state, request, version, profile, coordinates))
+    return _answer(request, lambda: _nearest(state, request, version, profile, coordinates))
 
 
 def _nearest(state: LiveState, request: Request, version: str, profile: str,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
-from api.auth import DispatcherRole
+from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import State
 from api.models.errors import AUTH, error_responses
 from api.models.hospitals import EnRouteOut
@@ -17,13 +17,24 @@ from api.models.routing import (
     RouteResponse,
 )
 from api.responses import FastJSON
-from api.schemas import ArrivedRequest, CoverageRequest, DispatchRequest, RouteRequest, latlon
+from api.schemas import (
+    AmbulanceId,
+    ArrivedRequest,
+    CoverageRequest,
+    DispatchRequest,
+    RouteRequest,
+    latlon,
+)
 from api.store import StoreUnavailable
 from engine.dispatch import DispatchPolicy, Need, signal_plan
 from engine.query import Route
 from engine.timeutil import utcnow
 
 router = APIRouter(prefix="/v1", tags=["routing"])
+
+#: An ambulance id in a URL: refused with 422 and the rule (not 404) when malformed.
+AmbulancePath = Annotated[AmbulanceId, Path(description="the ambulance's id (1 to 64 "
+                                            "characters: letters, digits, '.', '_', ':', '-')")]
 
 
 @router.post("/route", response_class=FastJSON, response_model=RouteResponse,
@@ -78,16 +89,21 @@ def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> FastJSON
 
 @router.get("/ambulances", response_model=list[EnRouteOut], responses=error_responses(*AUTH))
 def ambulances(state: State, _: DispatcherRole) -> list[EnRouteOut]:
-    """Ambulances on their way to a hospital, in registration order."""
-    return [EnRouteOut.of(e) for e in state.board.en_route()]
+    """Ambulances on their way to a hospital, in registration order, each with the time its
+    registration expires (``expires_at``: ETA plus the board's grace, 30 min by default; an
+    ambulance neither arrived nor cancelled by then is no longer counted)."""
+    board = state.board
+    return [EnRouteOut.of(e, expires_at=board.expires_at(e))
+            for e in board.en_route(at=utcnow())]
 
 
 @router.post("/ambulances/{ambulance_id}/arrived", response_model=AmbulanceEvent,
              responses=error_responses(*AUTH, 404, 503))
-def arrived(ambulance_id: str, state: State, _: DispatcherRole,
+def arrived(ambulance_id: AmbulancePath, state: State, _: DispatcherRole,
             body: ArrivedRequest | None = None) -> AmbulanceEvent:
-    """The ambulance reached the hospital (the patient takes a bed unless ``admit`` is false).
-    404: not en route; 503: not stored."""
+    """The ambulance reached the hospital (the patient takes a bed unless ``admit`` is false;
+    also after its registration expired). 404: not en route; 422: malformed id; 503: not
+    stored."""
     event = state.submit("ambulance.arrived", {"ambulance_id": ambulance_id,
                                                "admit": body.admit if body else True})
     return AmbulanceEvent(ambulance_id=ambulance_id, status="arrived", event=event.id)
@@ -95,11 +111,25 @@ def arrived(ambulance_id: str, state: State, _: DispatcherRole,
 
 @router.post("/ambulances/{ambulance_id}/cancel", response_model=AmbulanceEvent,
              responses=error_responses(*AUTH, 404, 503))
-def cancel(ambulance_id: str, state: State, _: DispatcherRole) -> AmbulanceEvent:
+def cancel(ambulance_id: AmbulancePath, state: State, _: DispatcherRole) -> AmbulanceEvent:
     """The ambulance no longer goes to its hospital (diverted, patient not transported).
-    404: not en route; 503: not stored."""
+    404: not en route (or its registration expired: the message says when); 422: malformed
+    id; 503: not stored."""
     event = state.submit("ambulance.cancel", {"ambulance_id": ambulance_id})
     return AmbulanceEvent(ambulance_id=ambulance_id, status="cancelled", event=event.id)
+
+
+@router.delete("/ambulances/{ambulance_id}", response_model=AmbulanceEvent,
+               responses=error_responses(*AUTH, 404, 503))
+def clear(ambulance_id: AmbulancePath, state: State, _: CommandCentreRole) -> AmbulanceEvent:
+    """Command centre: clear an en-route registration nobody closed (the crew forgot to
+    report its arrival, the dispatch was a mistake...): the ambulance stops being counted at
+    its hospital at once, the saturation signal's reason says an operator cleared it. List
+    them with ``GET /v1/ambulances``. 404: not en route; 422: malformed id; 503: not
+    stored."""
+    event = state.submit("ambulance.cancel", {"ambulance_id": ambulance_id,
+                                              "note": "cleared by an operator"})
+    return AmbulanceEvent(ambulance_id=ambulance_id, status="cleared", event=event.id)
 
 
 @router.post("/coverage", response_model=CoverageResponse, responses=error_responses(*AUTH))

@@ -1,5 +1,5 @@
 """Scenario replays for planners: start a run, follow it, read its results (the runs are
-kept by :class:`api.runs.ScenarioRuns` on the app; the replay builds its own engine objects
+kept by :class:`api.runs.ScenarioRuns` in the state store; the replay builds its own engine objects
 from the scenario, so live state is untouched)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import PlannerRole
 from api.models.errors import AUTH, error_responses
 from api.models.scenarios import RunStatus, ScenarioList
-from api.runs import ScenarioRuns
+from api.runs import ScenarioRuns, TooManyRuns
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "scenarios"
@@ -43,16 +43,18 @@ Runs = Annotated[ScenarioRuns, Depends(get_runs)]
 
 @router.get("", response_model=ScenarioList, responses=error_responses(*AUTH))
 def scenarios(runs: Runs, _: PlannerRole) -> dict[str, Any]:
-    """Scenarios shipped with gyrophare, and the runs of this worker."""
-    return {"shipped": sorted(_shipped()), "runs": [r.to_dict(full=False) for r in runs.all()]}
+    """Scenarios shipped with gyrophare, and the runs started on any worker."""
+    return {"shipped": sorted(_shipped()), "runs": runs.all()}
 
 
 @router.post("/runs", status_code=status.HTTP_202_ACCEPTED, response_model=RunStatus,
-             responses=error_responses(*AUTH, 404))
+             responses=error_responses(*AUTH, 404, 429))
 def start_run(body: RunRequest, runs: Runs, _: PlannerRole) -> dict[str, Any]:
-    """Validate a scenario now (422 with every bad field), then replay it in the background;
-    poll ``GET /v1/scenarios/runs/{id}``."""
+    """Validate a scenario and its variants now (422 with every bad field), then replay it in
+    the background; poll ``GET /v1/scenarios/runs/{id}``. 429 when this worker already runs
+    as many replays as it may."""
     from engine.replay import compare, load_scenario
+    from engine.replay.scenario import parse_variant
 
     if body.name is not None and body.scenario is None:
         path = _shipped().get(body.name)
@@ -66,16 +68,33 @@ def start_run(body: RunRequest, runs: Runs, _: PlannerRole) -> dict[str, Any]:
     else:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             "give exactly one of scenario (a document) or name")
-    run = runs.start(scenario.name, lambda progress: compare(
-        scenario, body.compare, seeds=body.seeds, progress=progress).to_dict())
+    for variant in body.compare or ():  # an unknown variant is a 422 now, not a failed run
+        parse_variant(variant, scenario.default_variant)
+    try:
+        run = runs.start(scenario.name, lambda progress: compare(
+            scenario, body.compare, seeds=body.seeds, progress=progress).to_dict())
+    except TooManyRuns as exc:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
     return run.to_dict(full=False)
 
 
 @router.get("/runs/{run_id}", response_model=RunStatus, responses=error_responses(*AUTH, 404))
 def get_run(run_id: str, runs: Runs, _: PlannerRole) -> dict[str, Any]:
-    """Status, progress and, once done, the metrics of every variant and seed."""
+    """Status, progress and, once done, the metrics of every variant and seed (from any
+    worker: runs are kept in the state store)."""
     run = runs.get(run_id)
     if run is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scenario run {run_id!r} on this "
-                            "worker")
-    return run.to_dict(full=True)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scenario run {run_id!r} (runs "
+                            "are kept 7 days after they end)")
+    return run
+
+
+@router.post("/runs/{run_id}/cancel", response_model=RunStatus,
+             responses=error_responses(*AUTH, 404))
+def cancel_run(run_id: str, runs: Runs, _: PlannerRole) -> dict[str, Any]:
+    """Ask a running replay to stop (it stops at its next progress step, within a second or
+    two, and its status becomes ``cancelled``); a finished run is returned unchanged."""
+    run = runs.cancel(run_id)
+    if run is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scenario run {run_id!r}")
+    return run

@@ -14,16 +14,22 @@ from api.deps import State
 from api.models.errors import AUTH, error_responses
 from api.models.traffic import Applied, Deleted, EntryCreated, TrafficState
 from api.schemas import ChangesRequest, ReportRequest, SpeedsRequest
-from engine.traffic import change_to_dict, closure_from_feature
+from engine.changes import change_notes
+from engine.traffic import change_from_dict, change_to_dict, closure_from_feature
 from engine.traffic import parse_segment_speed_csv as parse_csv
 
 router = APIRouter(prefix="/v1", tags=["traffic"])
 
 
 def _apply(state: State, changes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write a batch; the answer has the ids, the version and what was assumed (``notes``:
+    a default radius...; numbered by change in a batch of several)."""
     event = state.submit("traffic.apply", {"changes": changes})
-    ids = [c["id"] for c in event.payload["changes"]]
-    return {"ids": ids, "weights_version": state.overlay.version}
+    written = event.payload["changes"]
+    ids = [c["id"] for c in written]
+    notes = [f"change {i}: {note}" if len(written) > 1 else note
+             for i, c in enumerate(written) for note in change_notes(change_from_dict(c))]
+    return {"ids": ids, "weights_version": state.overlay.version, "notes": notes}
 
 
 @router.post("/traffic/speeds", response_model=Applied, responses=error_responses(*AUTH, 503),
@@ -38,7 +44,12 @@ async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[s
     if ctype in ("text/csv", "text/plain"):
         params = request.query_params
         window = {k: params[k] for k in ("source", "starts_at", "expires_at") if k in params}
-        change = parse_csv(body.decode("utf-8", errors="replace"), source="csv")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "the CSV body is not UTF-8 text") from None
+        change = parse_csv(text, source="csv")
         data = change_to_dict(change)
         data.update(window)
         changes = [data]
@@ -63,14 +74,16 @@ async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[s
 @router.post("/closures", status_code=status.HTTP_201_CREATED, response_model=EntryCreated,
              responses=error_responses(*AUTH, 503))
 def closures(feature: dict[str, Any], state: State, _: CommandCentreRole) -> dict[str, Any]:
-    """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``), LineString or
-    Polygon; validity in ``properties.starts_at`` / ``expires_at`` (default: now until
-    deleted). Returns the closure's id."""
+    """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``: 25 m when not
+    given, and ``notes`` says so), LineString or Polygon (closed rings, as GeoJSON requires:
+    an unclosed ring is refused); validity in ``properties.starts_at`` / ``expires_at``
+    (default: now until deleted; not already past, at most 5 years). Returns the closure's
+    id."""
     change = closure_from_feature(feature)
     result = _apply(state, [change_to_dict(change)])
     entry = state.overlay.get(result["ids"][0])
     return {"id": entry.id, "edges": len(entry.edges),
-            "weights_version": result["weights_version"]}
+            "weights_version": result["weights_version"], "notes": result["notes"]}
 
 
 @router.delete("/closures/{entry_id}", response_model=Deleted,
@@ -90,7 +103,7 @@ def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str
                              "kind": body.kind, "factor": body.factor}])
     entry = state.overlay.get(result["ids"][0])
     return {"id": entry.id, "snapped": entry.geometry, "edges": len(entry.edges),
-            "weights_version": result["weights_version"]}
+            "weights_version": result["weights_version"], "notes": result["notes"]}
 
 
 @router.post("/traffic", status_code=status.HTTP_201_CREATED, response_model=Applied,

@@ -3,13 +3,27 @@
 Every worker applies the same events in the same order to its in-memory overlay and board, so
 they all serve the same ``weights_version``. :class:`EmbeddedStore` keeps the log in process
 and in a local file (one worker, survives restarts); :class:`RedisStore` keeps it in a Redis
-stream that every worker follows.
+stream that every worker follows. Both keep the latest snapshot of the applied state and drop
+the events before it, and both name the log's generation so that a reset is noticed (see
+:mod:`api.store.base`).
 """
 
-from api.store.base import Event, Store, StoreUnavailable
+from api.store.base import (
+    Cursor,
+    Event,
+    LogHead,
+    LogReset,
+    LogTrimmed,
+    Record,
+    Snapshot,
+    Store,
+    StoreCorrupt,
+    StoreUnavailable,
+)
 from api.store.embedded import EmbeddedStore
 
-__all__ = ["EmbeddedStore", "Event", "Store", "StoreUnavailable", "make_store"]
+__all__ = ["Cursor", "EmbeddedStore", "Event", "LogHead", "LogReset", "LogTrimmed", "Record",
+           "Snapshot", "Store", "StoreCorrupt", "StoreUnavailable", "make_store"]
 
 
 def make_store(settings) -> Store:

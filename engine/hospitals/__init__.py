@@ -18,6 +18,8 @@ Every public name is importable from ``engine.hospitals``.
 
 from engine.hospitals.board import (
     BOARD_FORMAT,
+    EXPIRED_KEPT,
+    EXPIRED_MEMORY,
     Candidate,
     HospitalBoard,
     SaturationRow,
@@ -35,8 +37,16 @@ from engine.hospitals.loaders import (
     project_data_path,
     snap_entrances,
 )
-from engine.hospitals.model import BedCapacity, EnRoute, Hospital
-from engine.hospitals.policy import SaturationPolicy
+from engine.hospitals.model import (
+    AMBULANCE_ID_PATTERN,
+    MAX_ETA_S,
+    BedCapacity,
+    EnRoute,
+    Hospital,
+    InvalidAmbulanceId,
+    check_ambulance_id,
+)
+from engine.hospitals.policy import DEFAULT_EN_ROUTE_GRACE, SaturationPolicy
 from engine.hospitals.vocabulary import (
     CAPABILITIES,
     BedType,
@@ -47,11 +57,16 @@ from engine.hospitals.vocabulary import (
 from engine.timeutil import utcnow
 
 __all__ = [
+    "AMBULANCE_ID_PATTERN",
     "BOARD_FORMAT",
     "CAPABILITIES",
     "CAP_NAMESPACE",
     "DEFAULT_ASSUMED_BEDS",
+    "DEFAULT_EN_ROUTE_GRACE",
+    "EXPIRED_KEPT",
+    "EXPIRED_MEMORY",
     "FILE_FORMAT",
+    "MAX_ETA_S",
     "BedCapacity",
     "BedType",
     "Candidate",
@@ -59,6 +74,7 @@ __all__ = [
     "EnRoute",
     "Hospital",
     "HospitalBoard",
+    "InvalidAmbulanceId",
     "OffloadStatus",
     "SaturationLevel",
     "SaturationPolicy",
@@ -66,6 +82,7 @@ __all__ = [
     "SaturationSignal",
     "Subscriber",
     "cap_datetime",
+    "check_ambulance_id",
     "dump_hospitals",
     "hospitals_from_dict",
     "hospitals_from_graph",

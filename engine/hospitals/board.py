@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from engine.errors import (
@@ -29,7 +29,7 @@ from engine.errors import (
     UnknownHospital,
 )
 from engine.hospitals import cap
-from engine.hospitals.model import BedCapacity, EnRoute, Hospital
+from engine.hospitals.model import BedCapacity, EnRoute, Hospital, check_ambulance_id
 from engine.hospitals.policy import SaturationPolicy
 from engine.hospitals.vocabulary import (
     CAPABILITIES,
@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 
 #: ``format`` field of :meth:`HospitalBoard.to_dict`.
 BOARD_FORMAT = "gyrophare-board/1"
+#: How many expired en-route registrations the board remembers, and for how long after
+#: their deadline (a late arrival of one of them is still recorded; see
+#: :meth:`HospitalBoard.arrived`).
+EXPIRED_MEMORY = 256
+EXPIRED_KEPT = timedelta(hours=12)
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -227,6 +232,17 @@ class HospitalBoard:
     - Stale: a flag on the hospital (no status report for ``policy.stale_after``, or never),
       carried by the overall signal; arrivals and en-route registrations are the board's own
       knowledge, not reports, and do not refresh it.
+    - Ambulances en route expire: one neither reported arrived nor cancelled by its ETA plus
+      ``policy.en_route_grace`` stops being counted. The deadline is a function of the
+      registration (its logged time and ETA) alone, and the board drops the registration at
+      the first call whose ``at`` reaches it (any change, :meth:`tick`, or a read given an
+      explicit ``at``), once: the change of level it causes is signalled with the expiry as
+      reason, :attr:`en_route_expired` counts it (per hospital) and it is logged. So every
+      worker following the same log agrees on which ambulances count at any time, whenever
+      its own clock ticks; an arrival or cancel logged *before* the deadline but applied after
+      a worker's tick passed it is honoured as if the tick had not happened (the board keeps
+      the last :data:`EXPIRED_MEMORY` expired registrations, for :data:`EXPIRED_KEPT`, for
+      that and for late arrivals: an arrival after the deadline still takes its bed).
 
     Signals
     -------
@@ -260,6 +276,11 @@ class HospitalBoard:
         self._lock = threading.RLock()
         self._hospitals: dict[str, Hospital] = {}
         self._en_route: dict[str, EnRoute] = {}
+        #: en-route registrations dropped at their deadline (most recent last)
+        self._expired: OrderedDict[str, EnRoute] = OrderedDict()
+        #: en-route registrations expired (not arrived nor cancelled by ETA + grace), per
+        #: hospital id: what /metrics exposes
+        self.en_route_expired: Counter[str] = Counter()
         self._levels: dict[_Key, SaturationLevel] = {}
         self._stale: dict[str, bool] = {}
         self._last_signal: dict[_Key, tuple[str, datetime]] = {}
@@ -301,13 +322,27 @@ class HospitalBoard:
         with self._lock:
             return list(self._hospitals.values())
 
-    def en_route(self, hospital_id: str | None = None) -> list[EnRoute]:
-        """Ambulances en route (to one hospital, or all), in registration order."""
+    def en_route(self, hospital_id: str | None = None, *, at: datetime | None = None
+                 ) -> list[EnRoute]:
+        """Ambulances en route (to one hospital, or all), in registration order; with ``at``,
+        registrations expired by then are dropped first (see the class notes)."""
+        if at is not None:
+            self.expire(at)
         with self._lock:
             if hospital_id is not None:
                 self._get(hospital_id)
             return [e for e in self._en_route.values()
                     if hospital_id is None or e.hospital_id == hospital_id]
+
+    def expires_at(self, entry: EnRoute) -> datetime:
+        """When ``entry`` stops being counted (its ETA plus the policy's grace)."""
+        return entry.expires_at(self.policy.en_route_grace)
+
+    def expired(self) -> list[EnRoute]:
+        """The most recent en-route registrations that expired (oldest first, at most
+        :data:`EXPIRED_MEMORY`)."""
+        with self._lock:
+            return list(self._expired.values())
 
     # -------------------------------------------------------------------- computation
     def _counts(self, hospital_id: str) -> dict[BedType, int]:
@@ -475,9 +510,10 @@ class HospitalBoard:
                 notes.append(f"ED {ed.value}")
             if off != h.offload_status and off is not None:
                 notes.append(f"offload {off.value}")
+            signals = self._expire(at)
             self._hospitals[hospital_id] = replace(h, beds=new_beds, ed_status=ed,
                                                    offload_status=off, updated_at=at)
-            signals = self._recompute(hospital_id, at, "status report: " + (
+            signals += self._recompute(hospital_id, at, "status report: " + (
                 "; ".join(notes) if notes else "no change"))
         self._deliver()
         return signals
@@ -500,7 +536,7 @@ class HospitalBoard:
             available = value.get("available", old.available if old else None)
         elif old is None or not old.offered:
             raise BedTypeNotOffered(f"{where}: {h.name!r} does not offer {bt.value} (baseline 0);"
-                                    " give {'baseline': b, 'available': a} to open it")
+                                    " give {\"baseline\": b, \"available\": a} to open it")
         else:
             baseline, available = old.baseline, value
         try:
@@ -519,11 +555,9 @@ class HospitalBoard:
         """
         at = to_utc(at)
         with self._lock:
-            if not isinstance(ambulance_id, str) or not ambulance_id.strip():
-                raise UnknownAmbulance(f"ambulance id must be a non-empty string, got "
-                                       f"{ambulance_id!r}")
-            if ambulance_id in self._en_route:
-                current = self._en_route[ambulance_id]
+            check_ambulance_id(ambulance_id)
+            current = self._live(ambulance_id, at)
+            if current is not None:
                 raise DuplicateAmbulance(f"ambulance {ambulance_id!r} is already en route to "
                                          f"{current.hospital_id!r}; cancel it or report its "
                                          "arrival first")
@@ -533,19 +567,95 @@ class HospitalBoard:
                 raise BedTypeNotOffered(f"{h.name!r} ({hospital_id}) does not offer {bt.value} "
                                         f"beds (offers: {', '.join(h.offered()) or 'none'})")
             entry = EnRoute(ambulance_id, hospital_id, bt, eta_s, at)  # checks eta_s
+            signals = self._expire(at)
+            self._expired.pop(ambulance_id, None)  # a new mission: the expired one is history
             self._en_route[ambulance_id] = entry
-            signals = self._recompute(hospital_id, at, f"ambulance {ambulance_id} en route for "
-                                      f"{bt.value} (ETA {entry.eta_s:.0f} s)")
+            signals += self._recompute(hospital_id, at, f"ambulance {ambulance_id} en route for"
+                                       f" {bt.value} (ETA {entry.eta_s:.0f} s)")
         self._deliver()
         return signals
 
-    def _pop(self, ambulance_id: str) -> EnRoute:
-        entry = self._en_route.get(ambulance_id) if isinstance(ambulance_id, str) else None
+    def _live(self, ambulance_id: str, at: datetime) -> EnRoute | None:
+        """The registration of ``ambulance_id`` still counted at ``at`` (whether or not a
+        tick at a later time already dropped it), else ``None``."""
+        entry = self._en_route.get(ambulance_id) or self._expired.get(ambulance_id)
+        if entry is not None and self.expires_at(entry) > at:
+            return entry
+        return None
+
+    def _closing(self, ambulance_id: str, at: datetime, *, late_ok: bool) -> EnRoute:
+        """The registration an arrival or cancel at ``at`` closes (checked, nothing
+        changed): counted at ``at``, or (``late_ok``) expired but remembered."""
+        check_ambulance_id(ambulance_id)
+        entry = self._en_route.get(ambulance_id) or self._expired.get(ambulance_id)
         if entry is None:
             known = ", ".join(repr(k) for k in list(self._en_route)[:5]) or "none"
             raise UnknownAmbulance(f"ambulance {ambulance_id!r} is not en route (en route: "
                                    f"{known})")
+        deadline = self.expires_at(entry)
+        if deadline <= at and not late_ok:
+            raise UnknownAmbulance(
+                f"ambulance {ambulance_id!r} is no longer en route: its registration to "
+                f"{entry.hospital_id!r} expired at {deadline.isoformat()} (ETA "
+                f"{entry.eta_at.isoformat()} + {_minutes(self.policy.en_route_grace)} grace) "
+                "without an arrival or cancel")
         return entry
+
+    def _close(self, entry: EnRoute, at: datetime) -> tuple[list[SaturationSignal], bool]:
+        """Drop the registration ``entry`` (arrived or cancelled at ``at``) after expiring
+        what expired by ``at``; returns those signals and whether ``entry`` had expired."""
+        signals = self._expire(at)
+        late = self.expires_at(entry) <= at
+        if self._en_route.get(entry.ambulance_id) is entry:
+            del self._en_route[entry.ambulance_id]
+        else:  # expired: late (it stays counted), or dropped early by a tick (it does not)
+            self._expired.pop(entry.ambulance_id, None)
+            if not late:
+                self.en_route_expired[entry.hospital_id] -= 1
+                if self.en_route_expired[entry.hospital_id] <= 0:
+                    del self.en_route_expired[entry.hospital_id]
+        return signals, late
+
+    def expire(self, at: datetime | None = None) -> list[SaturationSignal]:
+        """Drop the en-route registrations whose ETA plus grace is at or before ``at``
+        (default now): counted in :attr:`en_route_expired`, logged, and signalled when a
+        level changes. Returns those signals."""
+        at = to_utc(at)
+        with self._lock:
+            signals = self._expire(at)
+        self._deliver()
+        return signals
+
+    def _expire(self, at: datetime) -> list[SaturationSignal]:
+        grace = self.policy.en_route_grace
+        while self._expired and (len(self._expired) > EXPIRED_MEMORY or next(
+                iter(self._expired.values())).expires_at(grace) < at - EXPIRED_KEPT):
+            self._expired.popitem(last=False)
+        due = [e for e in self._en_route.values() if e.expires_at(grace) <= at]
+        if not due:
+            return []
+        hospitals: dict[str, list[str]] = {}
+        for e in due:
+            del self._en_route[e.ambulance_id]
+            self._expired[e.ambulance_id] = e
+            self._expired.move_to_end(e.ambulance_id)
+            self.en_route_expired[e.hospital_id] += 1
+            hospitals.setdefault(e.hospital_id, []).append(e.ambulance_id)
+            if self.log_overflow:
+                log.warning("ambulance %s: en-route registration to %s expired at %s (ETA %s + "
+                            "%s grace) without an arrival or cancel", e.ambulance_id,
+                            e.hospital_id, e.expires_at(grace).isoformat(),
+                            e.eta_at.isoformat(), _minutes(grace))
+        while len(self._expired) > EXPIRED_MEMORY:
+            self._expired.popitem(last=False)
+        signals: list[SaturationSignal] = []
+        for hid, ids in hospitals.items():
+            if hid in self._hospitals:
+                signals += self._recompute(hid, at, f"en-route registration of ambulance"
+                                           f"{'s' if len(ids) > 1 else ''} {', '.join(ids)} "
+                                           f"expired (ETA + {_minutes(grace)} passed without "
+                                           "an arrival or cancel)")
+        return signals
 
     def arrived(self, ambulance_id: str, *, at: datetime | None = None,
                 admit: bool = True) -> list[SaturationSignal]:
@@ -555,10 +665,11 @@ class HospitalBoard:
         ``available`` at 0 (overflow is real; the next report corrects the figure)."""
         at = to_utc(at)
         with self._lock:
-            entry = self._pop(ambulance_id)
+            entry = self._closing(ambulance_id, at, late_ok=True)
+            signals, late = self._close(entry, at)
             h = self._hospitals[entry.hospital_id]
-            del self._en_route[ambulance_id]
-            reason = f"ambulance {ambulance_id} arrived"
+            reason = f"ambulance {ambulance_id} arrived" + (
+                " after its en-route registration expired" if late else "")
             cap = h.beds.get(entry.bed_type)
             if admit and cap is not None and cap.offered:
                 if cap.available == 0:
@@ -574,27 +685,32 @@ class HospitalBoard:
                 self._hospitals[h.id] = replace(h, beds=new_beds)
             else:
                 reason += ", not admitted"
-            signals = self._recompute(entry.hospital_id, at, reason)
+            signals += self._recompute(entry.hospital_id, at, reason)
         self._deliver()
         return signals
 
-    def cancel(self, ambulance_id: str, *, at: datetime | None = None
+    def cancel(self, ambulance_id: str, *, at: datetime | None = None, note: str = ""
                ) -> list[SaturationSignal]:
-        """The ambulance no longer goes there (diverted, patient not transported)."""
+        """The ambulance no longer goes there (diverted, patient not transported, or an
+        operator clearing a registration: ``note`` says so in the signal's reason).
+        :class:`UnknownAmbulance` if it is not en route at ``at`` (never registered, closed,
+        or expired: the message says which)."""
         at = to_utc(at)
         with self._lock:
-            entry = self._pop(ambulance_id)
-            del self._en_route[ambulance_id]
-            signals = self._recompute(entry.hospital_id, at, f"ambulance {ambulance_id} "
-                                      f"cancelled (was bound for {entry.bed_type.value})")
+            entry = self._closing(ambulance_id, at, late_ok=False)
+            signals, _ = self._close(entry, at)
+            signals += self._recompute(entry.hospital_id, at, f"ambulance {ambulance_id} "
+                                       f"cancelled (was bound for {entry.bed_type.value})"
+                                       + (f": {note}" if note else ""))
         self._deliver()
         return signals
 
     def tick(self, at: datetime | None = None) -> list[SaturationSignal]:
-        """Let time pass: flag hospitals whose status went stale (one overall signal each)."""
+        """Let time pass: drop en-route registrations expired by ``at`` (see
+        :meth:`expire`), flag hospitals whose status went stale (one overall signal each)."""
         at = to_utc(at)
         with self._lock:
-            signals: list[SaturationSignal] = []
+            signals = self._expire(at)
             for hid, h in self._hospitals.items():
                 if self.policy.is_stale(h.updated_at, at) != self._stale[hid]:
                     signals += self._recompute(hid, at, "clock")
@@ -613,7 +729,10 @@ class HospitalBoard:
     def level(self, hospital_id: str, bed_type: BedType | str | None = None, *,
               at: datetime | None = None) -> SaturationRow:
         """The current level of a hospital (overall) or one of its bed types, with the stale flag
-        evaluated at ``at``."""
+        evaluated at ``at`` (given: en-route registrations expired by then are dropped
+        first)."""
+        if at is not None:
+            self.expire(at)
         at = to_utc(at)
         with self._lock:
             h = self._get(hospital_id)
@@ -629,7 +748,10 @@ class HospitalBoard:
                    ) -> list[SaturationRow]:
         """The saturation table: per hospital its overall row, then one row per offered bed
         type (baseline, available, en route, occupancy, level, stale); only one hospital's
-        rows with ``hospital_id``."""
+        rows with ``hospital_id``. With ``at``, en-route registrations expired by then are
+        dropped first."""
+        if at is not None:
+            self.expire(at)
         at = to_utc(at)
         with self._lock:
             rows: list[SaturationRow] = []
@@ -645,7 +767,10 @@ class HospitalBoard:
         """Hospitals that can take the patient: offer ``bed_type``, have ``capability``, and are
         not closed. Best first: lowest level of the bed type (else overall), then lowest
         occupancy, then id. Saturated and stale hospitals stay in the list, flagged: the
-        dispatcher weighs them against travel time."""
+        dispatcher weighs them against travel time. With ``at``, en-route registrations
+        expired by then are dropped first."""
+        if at is not None:
+            self.expire(at)
         at = to_utc(at)
         with self._lock:
             bt = None if bed_type is None else BedType.parse(bed_type)
@@ -716,6 +841,8 @@ class HospitalBoard:
                 "seq": self._seq,
                 "hospitals": [h.to_dict() for h in self._hospitals.values()],
                 "en_route": [e.to_dict() for e in self._en_route.values()],
+                "expired": [e.to_dict() for e in self._expired.values()],
+                "en_route_expired": dict(self.en_route_expired),
                 "levels": [{"hospital_id": hid, "bed_type": None if bt is None else bt.value,
                             "level": str(lv)} for (hid, bt), lv in self._levels.items()],
                 "stale": dict(self._stale),
@@ -740,6 +867,11 @@ class HospitalBoard:
                 entry = EnRoute.from_dict(e, where=f"en_route[{i}]")
                 board._get(entry.hospital_id)
                 board._en_route[entry.ambulance_id] = entry
+            for i, e in enumerate(data.get("expired", ())):
+                entry = EnRoute.from_dict(e, where=f"expired[{i}]")
+                board._expired[entry.ambulance_id] = entry
+            board.en_route_expired.update({str(k): int(v) for k, v in
+                                           dict(data.get("en_route_expired", {})).items()})
             levels: dict[_Key, SaturationLevel] = {}
             for i, row in enumerate(data["levels"]):
                 hid = board._get(row["hospital_id"]).id
@@ -766,4 +898,63 @@ class HospitalBoard:
             raise HospitalDataError("levels", f"missing level or stale flag for {missing[:5]}")
         return board
 
+    # attributes that are the board's machinery or configuration, not its state
+    _NOT_STATE = frozenset({"_lock", "_deliver_lock", "_local", "_subscribers", "_outbox",
+                            "board_id", "policy", "log_overflow"})
 
+    def copy(self) -> HospitalBoard:
+        """A detached copy of the state, to try a change on without touching this board: no
+        subscribers, overflow warnings off. Cheap: the records (hospitals, ambulances,
+        signals) are immutable and shared; only their containers are copied."""
+        with self._lock:
+            new = object.__new__(HospitalBoard)
+            for name, value in vars(self).items():
+                if isinstance(value, dict | set | list):  # OrderedDict, Counter included
+                    value = value.copy()
+                elif isinstance(value, deque):
+                    value = deque(value, maxlen=value.maxlen)
+                new.__dict__[name] = value
+        new._lock, new._deliver_lock = threading.RLock(), threading.Lock()
+        new._local, new._subscribers, new._outbox = threading.local(), (), deque()
+        new.log_overflow = False
+        return new
+
+    def restore(self, data: Mapping[str, Any], *, at: datetime | None = None) -> None:
+        """Take the state of :meth:`to_dict` ``data`` (a snapshot of the same service), in
+        place: subscribers, ``board_id`` and policy stay this board's.
+
+        Hospitals are this board's (its configuration: names, positions, entrances,
+        capabilities) with the snapshot's reported state (beds, ED and offload statuses,
+        time of the last report); a hospital the snapshot does not know keeps its initial
+        state, one this board does not know is left out (with what refers to it), as a
+        replay of the log would do. :class:`HospitalDataError` if ``data`` is malformed
+        (nothing changed then)."""
+        other = HospitalBoard.from_dict(data)
+        at = to_utc(at)
+        with self._lock:
+            hospitals: dict[str, Hospital] = {}
+            for hid, h in self._hospitals.items():
+                s = other._hospitals.get(hid)
+                hospitals[hid] = h if s is None else replace(
+                    h, beds=s.beds, ed_status=s.ed_status, offload_status=s.offload_status,
+                    updated_at=s.updated_at)
+            for name, value in vars(other).items():
+                if name not in self._NOT_STATE:
+                    self.__dict__[name] = value
+            self._hospitals = hospitals
+            self._en_route = {k: e for k, e in self._en_route.items()
+                              if e.hospital_id in hospitals}
+            self._levels = {k: v for k, v in self._levels.items() if k[0] in hospitals}
+            self._stale = {k: v for k, v in self._stale.items() if k in hospitals}
+            self._last_signal = {k: v for k, v in self._last_signal.items()
+                                 if k[0] in hospitals}
+            for hid in hospitals:
+                if hid not in other._hospitals:
+                    self._levels = {k: v for k, v in self._levels.items() if k[0] != hid}
+                    self._stale.pop(hid, None)
+                    self._recompute(hid, at, "initial state", emit=False)
+
+
+def _minutes(delta: timedelta) -> str:
+    """A grace period in words (``30 min``)."""
+    return f"{delta.total_seconds() / 60:g} min"

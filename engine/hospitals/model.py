@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -20,16 +21,57 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, TypeGuard, TypeVar
 
-from engine.errors import HospitalDataError, InvalidCapacity, InvalidCoordinate, InvalidTimestamp
+from engine.errors import (
+    GyrophareError,
+    HospitalDataError,
+    InvalidCapacity,
+    InvalidCoordinate,
+    InvalidTimestamp,
+)
 from engine.hospitals.cap import is_cap_token
 from engine.hospitals.vocabulary import BedType, EDStatus, OffloadStatus, code, not_a_code
 from engine.snap import validate_coordinate
 from engine.timeutil import iso, parse_time
 
-__all__ = ["BedCapacity", "EnRoute", "Hospital", "check_record"]
+__all__ = ["AMBULANCE_ID_PATTERN", "MAX_ETA_S", "BedCapacity", "EnRoute", "Hospital",
+           "InvalidAmbulanceId", "check_ambulance_id", "check_record"]
 
 _E = TypeVar("_E", bound=StrEnum)
 _MAPPINGS = dict | MappingProxyType  # checked first: isinstance(x, Mapping) is slower
+
+
+# ---------------------------------------------------------------------------- ambulance ids
+#: What an ambulance id may be: 1 to 64 characters, ASCII letters, digits, ``.``, ``_``, ``:``,
+#: ``-``, starting with a letter or digit. It goes into URLs (``/v1/ambulances/{id}/arrived``),
+#: logs and CAP reasons as it is, so nothing there needs escaping (no ``/``, no spaces, no
+#: control characters).
+AMBULANCE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+AMBULANCE_ID_RULE = ("1 to 64 characters: ASCII letters, digits, '.', '_', ':' or '-', "
+                     "starting with a letter or digit")
+_AMBULANCE_ID_RE = re.compile(AMBULANCE_ID_PATTERN.rstrip("$") + r"\Z")
+#: An en-route ETA longer than this (12 h) is not a transport but a typo or a unit mix-up.
+MAX_ETA_S = 12 * 3600.0
+
+
+class InvalidAmbulanceId(GyrophareError, ValueError):
+    """An ambulance id outside :data:`AMBULANCE_ID_PATTERN`."""
+
+
+def check_ambulance_id(value: object, *, what: str = "ambulance id") -> str:
+    """``value`` if it is a valid ambulance id (:data:`AMBULANCE_ID_PATTERN`), else
+    :class:`InvalidAmbulanceId` saying what is wrong in words."""
+    if not isinstance(value, str):
+        raise InvalidAmbulanceId(f"{what} must be a string ({AMBULANCE_ID_RULE})")
+    if _AMBULANCE_ID_RE.match(value) is None:
+        if len(value) > 64:
+            shown = f"{value[:20]!r}... ({len(value)} characters)"
+        elif any(not ch.isprintable() for ch in value):
+            shown = "'" + value.encode("unicode_escape").decode("ascii") + \
+                "' (with control characters)"
+        else:
+            shown = repr(value)
+        raise InvalidAmbulanceId(f"{what} {shown} is not valid: {AMBULANCE_ID_RULE}")
+    return value
 
 
 # ---------------------------------------------------------------------------- field rules
@@ -69,7 +111,7 @@ def _text(name: str, value: object, *, required: bool = False) -> str:
         raise HospitalDataError(name, f"must be a non-empty string, got {value!r}")
     if not isinstance(value, str):
         raise HospitalDataError(name, "must be a string")
-    return value
+    return str(value)  # a plain str: a NumPy string would print as np.str_('...')
 
 
 def _flag(name: str, value: object) -> bool:
@@ -365,15 +407,28 @@ class EnRoute:
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        _text("ambulance_id", self.ambulance_id, required=True)
+        try:
+            check_ambulance_id(self.ambulance_id)
+        except InvalidAmbulanceId as exc:
+            raise HospitalDataError("ambulance_id", str(exc)) from None
         _text("hospital_id", self.hospital_id, required=True)
         put(self, "bed_type", _code(BedType, "bed_type", self.bed_type))
-        put(self, "eta_s", _seconds("eta_s", self.eta_s))
+        eta = _seconds("eta_s", self.eta_s)
+        if eta > MAX_ETA_S:
+            raise HospitalDataError("eta_s", f"{eta:.0f} s is more than {MAX_ETA_S / 3600:.0f} h"
+                                    ": an ETA in seconds from registration was expected")
+        put(self, "eta_s", eta)
         put(self, "registered_at", _time("registered_at", self.registered_at))
 
     @property
     def eta_at(self) -> datetime:
         return self.registered_at + timedelta(seconds=self.eta_s)
+
+    def expires_at(self, grace: timedelta) -> datetime:
+        """When the board stops counting it: its ETA plus ``grace`` (no arrival nor cancel
+        reported by then). A function of the logged registration alone, so every worker
+        drops it at the same moment of the log's time."""
+        return self.eta_at + grace
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``eta_at`` is derived, and ignored by :meth:`from_dict`)."""

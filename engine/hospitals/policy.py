@@ -13,12 +13,14 @@ from typing import Any
 from engine.errors import HospitalDataError
 from engine.hospitals.vocabulary import EDStatus, OffloadStatus, SaturationLevel
 
-__all__ = ["SaturationPolicy"]
+__all__ = ["DEFAULT_EN_ROUTE_GRACE", "SaturationPolicy"]
 
 _EPS = 1e-9  # occupancy comparisons: 17/20 must count as 0.85 whatever the float rounding
 _DEFAULT_ED_FLOOR = MappingProxyType({EDStatus.CLOSED: SaturationLevel.CLOSED,
                                       EDStatus.ADVISORY: SaturationLevel.TENSION})
 _DEFAULT_OFFLOAD_FLOOR = MappingProxyType({OffloadStatus.DELAYED: SaturationLevel.TENSION})
+#: Default :attr:`SaturationPolicy.en_route_grace`: 30 minutes after the ETA.
+DEFAULT_EN_ROUTE_GRACE = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ class SaturationPolicy:
         Minimum overall level implied by the EDXL-HAVE statuses: ED ``Closed`` (requesting
         re-route of EMS traffic) -> closed, ``Advisory`` -> at least tension; offload
         ``Delayed`` (crews wait at the door) -> at least tension.
+    en_route_grace
+        An ambulance registered en route and neither reported arrived nor cancelled by its
+        ETA plus this grace is no longer counted (its registration expires): a crew that
+        forgot to press "arrived" must not hold a bed on the board forever.
     """
 
     tension: float = 0.85
@@ -51,6 +57,7 @@ class SaturationPolicy:
         default_factory=lambda: _DEFAULT_ED_FLOOR)
     offload_floor: Mapping[OffloadStatus, SaturationLevel] = field(
         default_factory=lambda: _DEFAULT_OFFLOAD_FLOOR)
+    en_route_grace: timedelta = DEFAULT_EN_ROUTE_GRACE
 
     def __post_init__(self) -> None:
         for name in ("tension", "saturated", "margin"):
@@ -67,6 +74,10 @@ class SaturationPolicy:
         if not isinstance(self.stale_after, timedelta) or self.stale_after <= timedelta(0):
             raise ValueError(f"SaturationPolicy.stale_after must be a positive timedelta, got "
                              f"{self.stale_after!r}")
+        if not isinstance(self.en_route_grace, timedelta) or not (
+                timedelta(0) <= self.en_route_grace <= timedelta(days=1)):
+            raise ValueError("SaturationPolicy.en_route_grace must be a timedelta between 0 and "
+                             f"1 day, got {self.en_route_grace!r}")
         object.__setattr__(self, "ed_floor", MappingProxyType(
             {EDStatus.parse(k): SaturationLevel.parse(v) for k, v in self.ed_floor.items()}))
         object.__setattr__(self, "offload_floor", MappingProxyType(
@@ -111,6 +122,7 @@ class SaturationPolicy:
             "stale_after_s": self.stale_after.total_seconds(),
             "ed_floor": {k.value: str(v) for k, v in self.ed_floor.items()},
             "offload_floor": {k.value: str(v) for k, v in self.offload_floor.items()},
+            "en_route_grace_s": self.en_route_grace.total_seconds(),
         }
 
     @classmethod
@@ -120,6 +132,8 @@ class SaturationPolicy:
             return cls(tension=data["tension"], saturated=data["saturated"],
                        margin=data["margin"],
                        stale_after=timedelta(seconds=float(data["stale_after_s"])),
-                       ed_floor=dict(data["ed_floor"]), offload_floor=dict(data["offload_floor"]))
+                       ed_floor=dict(data["ed_floor"]), offload_floor=dict(data["offload_floor"]),
+                       en_route_grace=timedelta(seconds=float(data.get(
+                           "en_route_grace_s", DEFAULT_EN_ROUTE_GRACE.total_seconds()))))
         except (KeyError, TypeError, ValueError) as exc:
             raise HospitalDataError("policy", str(exc)) from exc

@@ -25,6 +25,7 @@ from enum import IntEnum, StrEnum
 from typing import TypeVar
 
 from engine.errors import HospitalDataError, InvalidStatus, UnknownBedType
+from engine.timeutil import describe
 
 __all__ = [
     "CAPABILITIES",
@@ -56,7 +57,7 @@ def _codes(cls: type[_E]) -> dict[str, _E]:
 
 def not_a_code(cls: type[StrEnum], value: object) -> str:
     """What is wrong with ``value`` as a code of ``cls``, in words (lists the valid codes)."""
-    return f"{value!r} is not one of {', '.join(m.value for m in cls)}"
+    return f"{describe(value)} is not one of {', '.join(m.value for m in cls)}"
 
 
 def _parse(cls: type[_E], value: object, what: str, error: type[Exception]) -> _E:
