@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from api.store import Store
@@ -27,6 +28,14 @@ log = logging.getLogger("gyrophare.runs")
 
 RunState = Literal["running", "done", "failed", "cancelled"]
 ProgressFn = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class RunOutput:
+    """What a run produces: its result (JSON) and, optionally, its HTML report."""
+
+    result: dict[str, Any]
+    report_html: str | None = None
 
 
 class TooManyRuns(Exception):
@@ -48,6 +57,7 @@ class Run:
         self.progress: dict[str, Any] = {}
         self.result: dict[str, Any] | None = None
         self.error: str | None = None
+        self.report_html: str | None = None
         self.cancel_requested = threading.Event()
 
     def to_dict(self, *, full: bool) -> dict[str, Any]:
@@ -141,6 +151,14 @@ class ScenarioRuns:
             return None
         return record if isinstance(record, dict) else None
 
+    def report(self, run_id: str) -> str | None:
+        """A finished run's HTML report, from this worker or the store."""
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is not None and run.report_html is not None:
+            return run.report_html
+        return self._recall(f"runs:{run_id}:report")
+
     def running(self) -> int:
         with self._lock:
             return sum(r.status == "running" for r in self._runs.values())
@@ -161,7 +179,8 @@ class ScenarioRuns:
         record.pop("result", None)
         return record
 
-    def start(self, name: str, job: Callable[[ProgressFn], dict[str, Any]]) -> Run:
+    def start(self, name: str, job: Callable[[ProgressFn], dict[str, Any] | RunOutput]
+              ) -> Run:
         """Run ``job(progress)`` in a background thread; its dict result or its error is
         kept on the returned :class:`Run` and in the store. :class:`TooManyRuns` when this
         worker already runs ``max_running`` replays."""
@@ -191,7 +210,13 @@ class ScenarioRuns:
 
         def work() -> None:
             try:
-                run.result = job(progress)
+                output = job(progress)
+                if isinstance(output, RunOutput):
+                    run.result, run.report_html = output.result, output.report_html
+                    if output.report_html is not None:
+                        self._remember(f"runs:{run.id}:report", output.report_html)
+                else:
+                    run.result = output
                 run.status = "done"
             except RunCancelled:
                 run.status = "cancelled"

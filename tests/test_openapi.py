@@ -339,6 +339,8 @@ def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
         "POST /v1/scenarios/runs": Answer(("RunStatus",), (*AUTH, 404, 429), status=202),
         "GET /v1/scenarios/runs/{run_id}": Answer(("RunStatus",), (*AUTH, 404)),
         "POST /v1/scenarios/runs/{run_id}/cancel": Answer(("RunStatus",), (*AUTH, 404)),
+        "GET /v1/scenarios/runs/{run_id}/report": Answer((), (*AUTH, 404),
+                                                         media_type="text/html"),
     })
     listed = client.get("/v1/scenarios").json()
     conforms(listed, scenario_models.ScenarioList)

@@ -98,6 +98,10 @@ def test_runs_are_answered_by_any_worker_on_redis(monaco) -> None:
         assert done["status"] == "done", done
         assert done["result"]["scenario"] == "monaco-surge"
         assert [x["id"] for x in two.get("/v1/scenarios").json()["runs"]] == [run_id]
+        report = two.get(f"/v1/scenarios/runs/{run_id}/report")  # written by worker one
+        assert report.status_code == 200
+        assert report.headers["content-type"].startswith("text/html")
+        assert "monaco-surge" in report.text and "<img" in report.text
         # a cancel reaching the other worker: the owner sees it at its next progress step
         one.app.state.runs.PUBLISH_EVERY_S = 0.0
         r = one.post("/v1/scenarios/runs", json={"name": "monaco-surge", "seeds": 50})
@@ -105,3 +109,5 @@ def test_runs_are_answered_by_any_worker_on_redis(monaco) -> None:
         assert two.post(f"/v1/scenarios/runs/{run_id}/cancel").status_code == 200
         assert _wait_status(one, run_id, timeout=60)["status"] == "cancelled"
         assert _wait_status(two, run_id, timeout=10)["status"] == "cancelled"
+        missing = two.get(f"/v1/scenarios/runs/{run_id}/report")
+        assert missing.status_code == 404 and "cancelled" in missing.json()["detail"]

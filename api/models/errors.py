@@ -47,5 +47,13 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
                    "description": _WHAT.get(code, "error")} for code in codes}
 
 
+def json_error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """:func:`error_responses` for an endpoint whose answer is not JSON (HTML, CAP XML): its
+    errors still are (FastAPI would file them under the endpoint's media type)."""
+    return {code: {"description": spec["description"], "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{spec['model'].__name__}"}}}}
+        for code, spec in error_responses(*codes).items()}
+
+
 #: The errors every authenticated endpoint can return.
 AUTH = (401, 403, 413, 422)

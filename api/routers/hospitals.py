@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 
 from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import AppSettings, State
-from api.models.errors import AUTH, error_responses
+from api.models.errors import AUTH, error_responses, json_error_responses
 from api.models.hospitals import (
     HospitalOut,
     HospitalStatusResponse,
@@ -35,14 +35,6 @@ class CapXml(Response):
     """An OASIS CAP 1.2 document."""
 
     media_type = "application/cap+xml"
-
-
-def _json_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """:func:`error_responses` for an endpoint whose answer is not JSON: its errors still
-    are (FastAPI would file them under the endpoint's media type)."""
-    return {code: {"description": spec["description"], "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{spec['model'].__name__}"}}}}
-        for code, spec in error_responses(*codes).items()}
 
 
 @router.get("/hospitals", response_model=list[HospitalOut], responses=error_responses(*AUTH))
@@ -107,7 +99,7 @@ _SSE_DOC = ("One ``saturation`` event per level change, as it happens: ``id:`` t
 @router.get("/alerts/stream", response_class=EventStream,
             responses={200: {"description": _SSE_DOC,
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                       **_json_errors(*AUTH)})
+                       **json_error_responses(*AUTH)})
 async def alert_stream(request: Request, state: State, _: DispatcherRole) -> EventStream:
     """Server-Sent Events: one ``saturation`` event (JSON) per level change, as it happens."""
     loop = asyncio.get_running_loop()
@@ -147,7 +139,7 @@ def _offer(queue: asyncio.Queue[SaturationSignal], signal: SaturationSignal) -> 
             responses={200: {"description": "the signal as an OASIS CAP 1.2 alert; status "
                                             "Exercise for a demonstration facility",
                              "content": {"application/cap+xml": {"schema": {"type": "string"}}}},
-                       **_json_errors(*AUTH, 404)})
+                       **json_error_responses(*AUTH, 404)})
 def alert_cap(alert_id: str, state: State, settings: AppSettings, _: DispatcherRole) -> CapXml:
     """One alert as an OASIS CAP 1.2 document. 404: no such signal in the history."""
     signal = state.board.signal(alert_id)

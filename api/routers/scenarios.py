@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PlannerRole
-from api.models.errors import AUTH, error_responses
+from api.models.errors import AUTH, error_responses, json_error_responses
 from api.models.scenarios import RunStatus, ScenarioList
-from api.runs import ScenarioRuns, TooManyRuns
+from api.runs import ProgressFn, RunOutput, ScenarioRuns, TooManyRuns
 
 router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "scenarios"
@@ -70,9 +71,14 @@ def start_run(body: RunRequest, runs: Runs, _: PlannerRole) -> dict[str, Any]:
                             "give exactly one of scenario (a document) or name")
     for variant in body.compare or ():  # an unknown variant is a 422 now, not a failed run
         parse_variant(variant, scenario.default_variant)
+    def job(progress: ProgressFn) -> RunOutput:
+        from engine.replay.report import report_html
+
+        cmp = compare(scenario, body.compare, seeds=body.seeds, progress=progress)
+        return RunOutput(cmp.to_dict(), report_html(cmp, scenario=scenario))
+
     try:
-        run = runs.start(scenario.name, lambda progress: compare(
-            scenario, body.compare, seeds=body.seeds, progress=progress).to_dict())
+        run = runs.start(scenario.name, job)
     except TooManyRuns as exc:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc)) from None
     return run.to_dict(full=False)
@@ -98,3 +104,20 @@ def cancel_run(run_id: str, runs: Runs, _: PlannerRole) -> dict[str, Any]:
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no scenario run {run_id!r}")
     return run
+
+
+@router.get("/runs/{run_id}/report", response_class=HTMLResponse,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "the run's HTML report: response times, hospital "
+                             "loads and levels per variant, with plots"},
+                       **json_error_responses(*AUTH, 404)})
+def run_report(run_id: str, runs: Runs, _: PlannerRole) -> HTMLResponse:
+    """The HTML report of a finished run (the same as ``gyrophare replay --out``'s)."""
+    report = runs.report(run_id)
+    if report is None:
+        run = runs.get(run_id)
+        detail = (f"no scenario run {run_id!r}" if run is None else
+                  f"scenario run {run_id!r} is {run.get('status')}: only a finished run has "
+                  "a report")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail)
+    return HTMLResponse(report)
