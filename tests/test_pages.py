@@ -427,6 +427,16 @@ def test_coverage_and_scenarios_by_role(context: BrowserContext, server: str) ->
     expect(page.locator("#coverage-result")).to_contain_text("road km", timeout=10000)
     page.locator("#tab-scenarios").click()
     expect(page.locator("#scenario-name option").first).to_be_attached(timeout=5000)
+    page.locator("#scenario-name").select_option("monaco-surge")
+    page.locator("#scenario-form button[type=submit]").click()
+    done = page.locator("#scenario-runs li", has_text="monaco-surge – done")
+    expect(done.first).to_be_visible(timeout=90000)
+    with context.expect_page() as opened:
+        done.first.locator(".open-report").click()
+    report = opened.value
+    report.wait_for_load_state()
+    expect(report.locator("body")).to_contain_text("monaco-surge")
+    assert report.locator("img").count() > 0  # the replay's plots
     watch.clean()
 
 

@@ -86,7 +86,8 @@ def service(request: Request, state: State, settings: AppSettings) -> ServiceInf
                     tile_url=pages.tile_url, tile_attribution=pages.tile_attribution))
 
 
-@router.get("/v1/me", response_model=WhoAmI, tags=["pages"], responses=error_responses(*AUTH))
+@router.get("/v1/me", response_model=WhoAmI, tags=["pages"], summary="The caller's role",
+            responses=error_responses(*AUTH))
 def whoami(role: Annotated[Role, Depends(caller_role)], settings: AppSettings) -> WhoAmI:
     """The role of the caller's key (any valid key; 401 for a missing or unknown one), for
     pages and clients that show only the actions the role may take. Roles are cumulative:

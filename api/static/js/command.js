@@ -310,6 +310,7 @@ function drawHospitals() {
     } else {
       marker.setIcon(divIcon);
       marker.setTooltipContent(cardHtml(h));
+      if (marker.isPopupOpen()) marker.setPopupContent(popupHtml(h)); // no stale card
     }
     marker.getElement().setAttribute('aria-label', markerName(h));
     const li = document.createElement('li');
@@ -338,16 +339,16 @@ function selectHospital(id) {
 
 function bedRows(h) {
   return h.saturation.filter((r) => r.bed_type !== null).map((r) => `<tr>
-    <th scope="row">${esc(r.bed_type)}</th><td>${levelBadge(r.level, r.stale)}</td>
+    <th scope="row">${esc(r.bed_type).replace(/([a-z])([A-Z])/g, '$1<wbr>$2')}</th><td>${levelBadge(r.level, r.stale)}</td>
     <td>${fmtPercent(r.occupancy)}</td><td>${r.available} of ${r.baseline} beds free</td>
-    <td>${r.en_route} ambulance${r.en_route === 1 ? '' : 's'}</td></tr>`).join('');
+    <td>${r.en_route}</td></tr>`).join('');
 }
 
 function popupHtml(h) {
   const o = overall(h);
   return `<div class="popup"><h3>${esc(h.name)}</h3>${levelBadge(o.level, o.stale)}
     <p>ED ${esc(h.ed_status)} · updated ${fmtTime(h.updated_at, state.tz, { date: true })}</p>
-    <table class="beds"><thead><tr><th>Bed type</th><th>Level</th><th>Occupancy</th><th>Beds</th><th>En route</th></tr></thead>
+    <table class="beds"><thead><tr><th>Bed type</th><th>Level</th><th>Occupancy</th><th>Beds</th><th title="ambulances en route">En route</th></tr></thead>
     <tbody>${bedRows(h)}</tbody></table></div>`;
 }
 
@@ -362,7 +363,7 @@ function renderHospital(id) {
   box.innerHTML = `<h3>${esc(h.name)}</h3>
     <p>${levelBadge(o.level, o.stale)} · ${fmtPercent(o.occupancy)} occupied · ED ${esc(h.ed_status)}
       · last report ${fmtTime(h.updated_at, state.tz, { date: true })}${h.capacity_assumed ? ' · <em>capacities assumed</em>' : ''}${h.demo ? ' · <em>demonstration facility</em>' : ''}</p>
-    <table class="beds"><caption>Beds per type</caption><thead><tr><th>Bed type</th><th>Level</th><th>Occupancy</th><th>Beds</th><th>En route</th></tr></thead>
+    <table class="beds"><caption>Beds per type</caption><thead><tr><th>Bed type</th><th>Level</th><th>Occupancy</th><th>Beds</th><th title="ambulances en route">En route</th></tr></thead>
       <tbody>${bedRows(h)}</tbody></table>
     <h4>Ambulances en route (${coming.length})</h4>
     <ul>${coming.map((a) => `<li>${esc(a.ambulance_id)} · ${esc(a.bed_type)} · ETA ${fmtDuration(a.eta_s)}</li>`).join('') || '<li>none</li>'}</ul>
@@ -721,13 +722,17 @@ async function loadScenarios() {
   if (s.runs.some((r) => r.status === 'running')) setTimeout(loadScenarios, 2000);
 }
 async function openReport(id) {
+  // the replay's HTML report (plots of response times and hospital loads) in a new tab; the
+  // request carries the key, so the page is fetched here and handed over as a blob
   try {
-    const run = await api(`/v1/scenarios/runs/${encodeURIComponent(id)}`);
-    const text = JSON.stringify(run.result, null, 2);
+    const html = await apiText(`/v1/scenarios/runs/${encodeURIComponent(id)}/report`);
+    const url = URL.createObjectURL(new Blob([html], { type: 'text/html' }));
+    if (window.open(url, '_blank')) return;
+    const run = await api(`/v1/scenarios/runs/${encodeURIComponent(id)}`);  // pop-ups blocked
     $('doc-title').textContent = `Scenario run ${id}: ${run.scenario}`;
-    $('doc-body').textContent = text;
-    $('doc-download').href = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
-    $('doc-download').download = `${id}.json`;
+    $('doc-body').textContent = JSON.stringify(run.result, null, 2);
+    $('doc-download').href = url;
+    $('doc-download').download = `${id}.html`;
     $('doc-dialog').showModal();
   } catch (err) { failed(err, 'Scenario report'); }
 }
