@@ -247,6 +247,9 @@ def test_health_metrics_and_docs(client: TestClient) -> None:
     m = client.get("/metrics").text
     assert "gyrophare_weights_version 0.0" in m and "gyrophare_request_seconds" in m
     assert client.get("/openapi.json").json()["info"]["title"] == "gyrophare"
+    d = client.post("/v1/dispatch", json={"incident": A, "ambulance_id": "M-1"}).json()
+    m = client.get("/metrics").text
+    assert f'gyrophare_en_route{{hospital="{d["hospital_id"]}"}} 1.0' in m, m[-2000:]
 
 
 def test_sse_stream_delivers_a_level_change(client: TestClient) -> None:

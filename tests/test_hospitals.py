@@ -964,3 +964,37 @@ def test_concurrent_dispatchers_keep_the_board_consistent():
     assert [s.id for s in rec.got] == [s.id for s in board.signals()][-len(rec.got):]
     numbers = [int(s.id.rsplit("-", 1)[1]) for s in rec.got]
     assert numbers == sorted(numbers)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["register", "arrived", "cancel", "tick", "copy"]),
+                          st.integers(0, 5), st.integers(0, 40), st.integers(60, 1800)),
+                max_size=60))
+def test_expiry_index_matches_a_naive_scan(ops) -> None:
+    """The board finds expired registrations through a deadline heap; a plain model of the
+    rules (registered, not closed, ETA + grace not reached) must agree after every step,
+    through re-registrations, early arrivals, cancels and copies."""
+    grace = timedelta(minutes=5)
+    board = make_board(policy=SaturationPolicy(en_route_grace=grace))
+    model: dict[str, datetime] = {}  # ambulance id -> deadline
+    now = T0
+    for kind, k, step_min, eta_s in ops:
+        now += timedelta(minutes=step_min)
+        aid = f"amb-{k}"
+        model = {a: d for a, d in model.items() if d > now}  # what expired by now
+        if kind == "register":
+            if aid in model:
+                with pytest.raises(DuplicateAmbulance):
+                    board.register_en_route(aid, "h-a", ICU, eta_s=eta_s, at=now)
+            else:
+                board.register_en_route(aid, "h-a", ICU, eta_s=eta_s, at=now)
+                model[aid] = now + timedelta(seconds=eta_s) + grace
+        elif kind in ("arrived", "cancel") and aid in model:
+            (board.arrived if kind == "arrived" else board.cancel)(aid, at=now)
+            del model[aid]
+        elif kind == "tick":
+            board.tick(now)
+        elif kind == "copy":
+            board = board.copy()
+        board.expire(now)
+        assert sorted(e.ambulance_id for e in board.en_route()) == sorted(model)

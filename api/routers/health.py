@@ -57,6 +57,18 @@ def state_metrics(state: State) -> bytes:
          "events applied here then missing from the state log after a reset"),
     ):
         Gauge(name, doc, registry=registry).set(value)
+    en_route = Gauge("gyrophare_en_route", "ambulances registered en route, per hospital",
+                     ["hospital"], registry=registry)
+    expired = Gauge("gyrophare_en_route_expired", "en-route registrations that expired (ETA "
+                    "+ grace passed without an arrival or cancel), per hospital", ["hospital"],
+                    registry=registry)
+    counts: dict[str, int] = {}
+    for entry in state.board.en_route():
+        counts[entry.hospital_id] = counts.get(entry.hospital_id, 0) + 1
+    for hid, n in counts.items():
+        en_route.labels(hid).set(n)
+    for hid, n in state.board.en_route_expired.items():
+        expired.labels(hid).set(n)
     level = Gauge("gyrophare_hospital_level", "saturation level (0 normal .. 3 closed)",
                   ["hospital", "bed_type"], registry=registry)
     for row in state.board.saturation():

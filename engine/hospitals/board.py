@@ -8,6 +8,7 @@ are ``(lat, lon)``; JSON out (``to_dict``) uses GeoJSON ``[lon, lat]``.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import uuid
@@ -281,6 +282,11 @@ class HospitalBoard:
         #: en-route registrations expired (not arrived nor cancelled by ETA + grace), per
         #: hospital id: what /metrics exposes
         self.en_route_expired: Counter[str] = Counter()
+        #: min-heap of (deadline, ambulance id) over the registrations en route, so that
+        #: finding the expired ones costs O(expired), not O(en route), per change; stale
+        #: items (closed or re-registered ambulances) are skipped when they surface
+        self._deadlines: list[tuple[datetime, str]] = []
+        self._deadline_grace: timedelta | None = None
         self._levels: dict[_Key, SaturationLevel] = {}
         self._stale: dict[str, bool] = {}
         self._last_signal: dict[_Key, tuple[str, datetime]] = {}
@@ -570,6 +576,9 @@ class HospitalBoard:
             signals = self._expire(at)
             self._expired.pop(ambulance_id, None)  # a new mission: the expired one is history
             self._en_route[ambulance_id] = entry
+            if self._deadline_grace == self.policy.en_route_grace:
+                heapq.heappush(self._deadlines,
+                               (entry.expires_at(self.policy.en_route_grace), ambulance_id))
             signals += self._recompute(hospital_id, at, f"ambulance {ambulance_id} en route for"
                                        f" {bt.value} (ETA {entry.eta_s:.0f} s)")
         self._deliver()
@@ -626,12 +635,30 @@ class HospitalBoard:
         self._deliver()
         return signals
 
+    def _due(self, at: datetime, grace: timedelta) -> list[EnRoute]:
+        """The registrations en route whose deadline (ETA + ``grace``) is ``at`` or before."""
+        heap = self._deadlines
+        if (self._deadline_grace != grace or len(heap) < len(self._en_route)
+                or len(heap) > 2 * len(self._en_route) + 64):
+            # (re)built after a restore, a copy from a snapshot or a change of grace, and when
+            # stale items outnumber live ones
+            heap[:] = [(e.expires_at(grace), aid) for aid, e in self._en_route.items()]
+            heapq.heapify(heap)
+            self._deadline_grace = grace
+        due: dict[str, EnRoute] = {}
+        while heap and heap[0][0] <= at:
+            when, aid = heapq.heappop(heap)
+            entry = self._en_route.get(aid)
+            if entry is not None and entry.expires_at(grace) == when:
+                due[aid] = entry
+        return list(due.values())
+
     def _expire(self, at: datetime) -> list[SaturationSignal]:
         grace = self.policy.en_route_grace
         while self._expired and (len(self._expired) > EXPIRED_MEMORY or next(
                 iter(self._expired.values())).expires_at(grace) < at - EXPIRED_KEPT):
             self._expired.popitem(last=False)
-        due = [e for e in self._en_route.values() if e.expires_at(grace) <= at]
+        due = self._due(at, grace)
         if not due:
             return []
         hospitals: dict[str, list[str]] = {}
