@@ -31,7 +31,10 @@ from api.auth import QUERY_KEY, QUERY_KEY_TAG
 from api.events import InvalidEvent
 from api.idempotency import REPLAYED, WRITE_METHODS, Idempotency
 from api.idempotency import parameter as idempotency_parameter
+from api.idempotency import responses as idempotency_responses
+from api.osrm.grammar import coordinates_pattern
 from api.runs import ScenarioRuns
+from api.schemas import referenced_components
 from api.settings import Settings
 from api.state import LiveState
 from api.store import Store, StoreUnavailable, make_store
@@ -105,7 +108,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
+        if length is not None and length.isascii() and length.isdigit() and \
+                int(length) > self.limit:
             return await self._reject(send)
         seen = 0
 
@@ -232,8 +236,18 @@ def document_api(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
     schemes, and where they apply, from :func:`api.auth.caller_role`; this adds the query key
     to the OSRM GET operations (the only ones that accept it), marks the key optional when no
     keys are configured (loopback open access), and documents ``Idempotency-Key`` on every
-    write and ``Idempotent-Replayed`` on its success answer."""
-    schemes = openapi.setdefault("components", {}).setdefault("securitySchemes", {})
+    write, ``Idempotent-Replayed`` on its success answer and the 409 and 503 its middleware
+    may answer; it declares the components that hand-written parts reference
+    (:func:`api.schemas.referenced_components`)."""
+    components = openapi.setdefault("components", {})
+    for name, schema in referenced_components().items():
+        components.setdefault("schemas", {}).setdefault(name, schema)
+    table = openapi.get("paths", {}).get("/table/{version}/{profile}/{coordinates}", {})
+    for parameter in table.get("get", {}).get("parameters", ()):
+        if parameter["name"] == "coordinates":  # the largest table is a setting
+            parameter["schema"]["pattern"] = coordinates_pattern(
+                1, int(settings.max_table_coordinates))
+    schemes = components.setdefault("securitySchemes", {})
     schemes[QUERY_KEY.scheme_name] = QUERY_KEY.model.model_dump(
         mode="json", by_alias=True, exclude_none=True)
     replayed = {REPLAYED: {"description": "`true` on a replay of an earlier answer (same "
@@ -249,9 +263,21 @@ def document_api(openapi: dict[str, Any], settings: Settings) -> dict[str, Any]:
             if method.upper() in WRITE_METHODS:
                 operation.setdefault("parameters", []).append(
                     idempotency_parameter(settings.idempotency_ttl_s))
-                for code, response in operation.get("responses", {}).items():
+                answers = operation.setdefault("responses", {})
+                for code, response in answers.items():
                     if code.startswith("2"):
                         response.setdefault("headers", {}).update(replayed)
+                for code, response in idempotency_responses().items():
+                    own = answers.get(code)
+                    if own is None:
+                        answers[code] = response
+                        continue
+                    # the handler's own 409 / 503: both reasons (one, if it says the same)
+                    if not response["description"].startswith(own["description"]):
+                        response = {**response, "description": own["description"] + "; or "
+                                    + response["description"]}
+                    answers[code] = {**own, **response}
+                operation["responses"] = dict(sorted(answers.items()))
     return openapi
 
 

@@ -70,6 +70,23 @@ def parameter(ttl_s: float) -> dict[str, Any]:
     }
 
 
+def responses() -> dict[str, dict[str, Any]]:
+    """The answers a write can get from this middleware, whatever its handler: 409 (a
+    request with the same key still in progress) and 503 (the store could not be asked), as
+    OpenAPI responses with the service's error body."""
+    body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {
+        "409": {"description": f"a request with the same {HEADER} is still in progress: retry "
+                               "after `Retry-After` seconds to get its answer",
+                "headers": {"Retry-After": {"description": "seconds to wait",
+                                            "schema": {"type": "string"}}},
+                "content": body},
+        "503": {"description": f"the state store is unavailable: the write was not accepted "
+                               f"(with an {HEADER}, nothing is run: a duplicate could not be "
+                               "ruled out)", "content": body},
+    }
+
+
 def _header(scope: dict[str, Any], name: bytes) -> bytes | None:
     for key, value in scope.get("headers") or ():
         if key == name:

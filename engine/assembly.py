@@ -1,6 +1,6 @@
 """Route assembly: a path of legs on the turn graph becomes a :class:`~engine.results.Route`
-(times and distances per geometry point, GeoJSON coordinates, OSM nodes, street-name steps,
-traffic signals passed), vectorised over every geometry point."""
+(times and distances per geometry point, GeoJSON coordinates, OSM nodes, guidance steps
+(:mod:`engine.guidance`), traffic signals passed), vectorised over every geometry point."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 
 from engine.extract.tags import F_AGAINST_ONEWAY
 from engine.graph import RoadGraph, bearing_deg, haversine_m
+from engine.guidance import build_steps
 from engine.profiles import Weights
-from engine.results import Route, Signal, Step
+from engine.results import Route, Signal
 from engine.snap import Snap
 
 
@@ -92,20 +93,9 @@ def assemble_route(graph: RoadGraph, along_frac: np.ndarray, E: np.ndarray, S: n
             signals.append(Signal(oid, float(lat[k]), float(lon[k]), float(t_at[k]),
                                   float(m_at[k]), bearing(*prev, lat[k], lon[k]),
                                   bearing(lat[k], lon[k], *nxt)))
-    # steps: consecutive legs on the same street name; a step owns the turn starting it
-    name_ids = g.name_id[E]
-    starts = np.flatnonzero(np.concatenate([[True], name_ids[1:] != name_ids[:-1]]))
-    dist_sum = np.add.reduceat(leg_len, starts)
-    turn_sum = np.add.reduceat(kept_turn, starts)
-    turn_sum[-1] += float(leg_turn.sum() - kept_turn.sum())  # a dropped last leg's turn
-    time_sum = np.add.reduceat(leg_time, starts) + turn_sum
-    step_tail = g.tail[E[starts]]
-    locs = np.stack([g.point_lon[step_tail], g.point_lat[step_tail]], axis=1).tolist()
-    locs[0] = o.location()
-    names = g.names[name_ids[starts]].tolist()
-    steps = [Step(n, dm, ts, loc, tt) for n, dm, ts, loc, tt in
-             zip(names, dist_sum.tolist(), time_sum.tolist(), locs, turn_sum.tolist(),
-                 strict=True)]
+    # steps: one per decision point (engine.guidance); a step owns the turn starting it
+    steps, arrival = build_steps(g, E, leg_len, leg_time, kept_turn, coords, o.location(),
+                                 d.location(), float(leg_turn.sum() - kept_turn.sum()))
     turn_total = float(leg_turn.sum())
     return Route(duration_s=float(leg_time_all.sum()) + turn_total,
                  distance_m=float(leg_len_all.sum()),
@@ -117,7 +107,7 @@ def assemble_route(graph: RoadGraph, along_frac: np.ndarray, E: np.ndarray, S: n
                  contraflow_edges=int(((g.flags[E] & np.uint32(F_AGAINST_ONEWAY)) != 0).sum()),
                  turn_arcs=turn_arcs.tolist(), turn_delay_s=turn_total, legs=legs,
                  restricted_turns=int(tc.restricted[turn_arcs].sum())
-                 if tc.restricted_penalty_s is not None else 0)
+                 if tc.restricted_penalty_s is not None else 0, arrival=arrival)
 
 
 def bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -410,8 +410,8 @@ def _integer(value: object, *, text: bool = False) -> int | None:
         return int(value)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if text and isinstance(value, str) and value.strip().isdigit():
-        return int(value)
+    if text and isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)  # (isdigit alone admits "²", which int() refuses)
     return None
 
 

@@ -24,6 +24,8 @@ ARRAY_FIELDS: tuple[str, ...] = (
     "point_lat", "point_lon", "point_osm_id", "point_signal", "point_control",
     "names",
 )
+#: Array fields a graph may lack (a DIMACS graph has no OSM tags): cached when present.
+OPTIONAL_ARRAY_FIELDS: tuple[str, ...] = ("info_id", "infos")
 
 
 def haversine_m(lat1: np.ndarray | float, lon1: np.ndarray | float,
@@ -90,6 +92,10 @@ class RoadGraph:
     point_control: np.ndarray
     names: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    #: guidance tags per edge: ``infos[info_id[e]]`` is JSON text (``""``: none), see
+    #: :func:`engine.extract.tags.guidance_info` and :meth:`edge_info`
+    info_id: np.ndarray | None = None
+    infos: np.ndarray | None = None
     #: the turn graph routes are searched on (see :mod:`engine.turns`); built with the graph
     #: and cached with it, or on first use for a graph assembled by hand
     turns: TurnGraph | None = field(default=None, repr=False)
@@ -131,13 +137,28 @@ class RoadGraph:
     def edge_name(self, e: int) -> str:
         return str(self.names[self.name_id[e]])
 
+    def edge_info(self, e: int) -> dict[str, str]:
+        """Guidance tags of edge ``e`` (``ref``, ``destinations``, ``exits``,
+        ``pronunciation``, ``lanes``): only those present."""
+        if self.info_id is None or self.infos is None:
+            return {}
+        text = str(self.infos[self.info_id[e]])
+        if not text:
+            return {}
+        import json
+
+        return dict(json.loads(text))
+
     def bbox(self) -> tuple[float, float, float, float]:
         """``(west, south, east, north)`` of the graph's points."""
         return (float(self.point_lon.min()), float(self.point_lat.min()),
                 float(self.point_lon.max()), float(self.point_lat.max()))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {name: getattr(self, name) for name in ARRAY_FIELDS}
+        out = {name: getattr(self, name) for name in ARRAY_FIELDS}
+        out.update({name: getattr(self, name) for name in OPTIONAL_ARRAY_FIELDS
+                    if getattr(self, name) is not None})
+        return out
 
     def turn_graph(self) -> TurnGraph:
         """The turn graph (built now, without turn restrictions, if the graph has none)."""
@@ -257,6 +278,11 @@ def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None 
     speed_old = np.asarray(ex.edge_speed, dtype=np.float64)
     names, name_inverse = np.unique(np.asarray(["", *ex.edge_name], dtype=str),
                                     return_inverse=True)
+    edge_info = getattr(ex, "edge_info", None)
+    if edge_info is None or len(edge_info) != m:
+        edge_info = [""] * m
+    infos, info_inverse = np.unique(np.asarray(["", *edge_info], dtype=str),
+                                    return_inverse=True)
 
     new_lengths = lengths[order]
     geom_offset = np.zeros(m + 1, dtype=np.int64)
@@ -291,6 +317,8 @@ def compile_extract(ex: Extract, *, name: str = "", meta: dict[str, Any] | None 
         point_signal=np.asarray(ex.point_signal, dtype=bool)[new_order],
         point_control=_point_controls(ex, n_points)[new_order],
         names=names,
+        info_id=info_inverse[1:].astype(np.int32)[order],
+        infos=infos,
         meta={"name": name, "hospitals": [h.as_dict() for h in ex.hospitals],
               **_locale(point_lat, point_lon), **(meta or {})},
     )

@@ -23,11 +23,18 @@ from typing import Any
 import numpy as np
 
 from engine.errors import CacheError, SourceError
-from engine.graph import ARRAY_FIELDS, RoadGraph, build_csr, compile_extract, haversine_m
+from engine.graph import (
+    ARRAY_FIELDS,
+    OPTIONAL_ARRAY_FIELDS,
+    RoadGraph,
+    build_csr,
+    compile_extract,
+    haversine_m,
+)
 from engine.turns import TURN_ARRAY_FIELDS, TurnGraph, build_turn_graph
 
 #: Bump when the cached arrays change meaning: older cache files are then ignored.
-GRAPH_FORMAT = "gyrophare-graph-4"
+GRAPH_FORMAT = "gyrophare-graph-5"
 
 
 def _code_version() -> str:
@@ -154,6 +161,8 @@ def load_cached(path: str | Path) -> RoadGraph:
                 raise CacheError(f"{path} has graph format {meta.get('format')!r}, "
                                  f"this gyrophare reads {GRAPH_FORMAT!r}: rebuild it")
             arrays = {name: data[name] for name in ARRAY_FIELDS}
+            arrays.update({name: data[name] for name in OPTIONAL_ARRAY_FIELDS
+                           if name in data.files})
             turn_arrays = {k: data[f"turn_{k}"] for k in TURN_ARRAY_FIELDS}
     except (OSError, ValueError, KeyError) as exc:
         raise CacheError(f"cannot read cached graph {path}: {exc}") from exc

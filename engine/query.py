@@ -17,7 +17,9 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from engine import alternatives as alternative_routes
 from engine import kernels
+from engine.alternatives import DEFAULT_PARAMS, AlternativeParams
 from engine.assembly import along_fraction, assemble_route, bearing
 from engine.cch import CCHIndex, CCHMetric, CCHMetrics
 from engine.errors import GyrophareError, PointOffNetwork
@@ -673,6 +675,31 @@ class Router:
                                           best_cost, W, o, d)
         assert best is not None
         return best_i, self._assemble(*self._legs(*best), best_cost, W, o, d)
+
+    def alternatives(
+        self,
+        origin: Coordinate,
+        destination: Coordinate,
+        n: int = 2,
+        *,
+        profile: str = "car",
+        metric: Metric = "time",
+        at: datetime | None = None,
+        contraflow: bool = False,
+        restricted_turns: bool = False,
+        weights: Weights | np.ndarray | None = None,
+        algorithm: Algorithm | None = None,
+        params: AlternativeParams = DEFAULT_PARAMS,
+    ) -> list[Route]:
+        """The best route and up to ``n`` admissible alternatives (limited sharing, local
+        optimality, bounded stretch: :mod:`engine.alternatives`, via-node alternatives on the
+        CCH), best first; ``[]`` when no route joins the points (:meth:`route` says why).
+        ``params``: an :class:`engine.alternatives.AlternativeParams` (default thresholds
+        1.4x stretch, 80 % sharing, T-test at 25 %)."""
+        return alternative_routes.alternatives(
+            self, origin, destination, n, profile=profile, metric=metric, at=at,
+            contraflow=contraflow, restricted_turns=restricted_turns, weights=weights,
+            algorithm=algorithm, params=params)
 
     def isochrone(
         self,

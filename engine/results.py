@@ -22,7 +22,65 @@ class Leg:
 
 
 @dataclass
+class Maneuver:
+    """What the driver does where a step starts, in OSRM's vocabulary (``type``: depart,
+    turn, new name, continue, merge, on ramp, off ramp, fork, end of road, roundabout,
+    rotary, roundabout turn, exit roundabout, exit rotary, notification, arrive;
+    ``modifier``: uturn, sharp/slight right/left, right, left, straight)."""
+
+    type: str
+    location: list[float]  # [lon, lat]
+    bearing_before: float = 0.0
+    bearing_after: float = 0.0
+    modifier: str | None = None
+    #: roundabouts and rotaries: the number of the exit taken (None: the route ends on it)
+    exit: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": self.type, "modifier": self.modifier,
+                               "location": self.location,
+                               "bearing_before": round(self.bearing_before) % 360,
+                               "bearing_after": round(self.bearing_after) % 360}
+        if self.exit is not None:
+            out["exit"] = self.exit
+        return out
+
+
+@dataclass
+class Intersection:
+    """A junction passed in a step (OSRM's intersection object): the bearings of every road
+    there (degrees clockwise from north, ascending), which may be entered, the one arrived
+    by (``in``) and left by (``out``); ``classes`` of the road left (motorway, tunnel, toll,
+    restricted); ``lanes`` from the arriving road's ``turn:lanes``."""
+
+    location: list[float]
+    bearings: list[int]
+    entry: list[bool]
+    in_: int | None = None
+    out: int | None = None
+    classes: list[str] = field(default_factory=list)
+    #: ``[{"indications": [...], "valid": bool}, ...]``, left to right
+    lanes: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"location": self.location, "bearings": self.bearings,
+                               "entry": self.entry}
+        if self.in_ is not None:
+            out["in"] = self.in_
+        if self.out is not None:
+            out["out"] = self.out
+        if self.classes:
+            out["classes"] = self.classes
+        if self.lanes is not None:
+            out["lanes"] = self.lanes
+        return out
+
+
+@dataclass
 class Step:
+    """One instruction: a maneuver and the road driven until the next one
+    (:mod:`engine.guidance`)."""
+
     name: str
     distance_m: float
     duration_s: float
@@ -30,11 +88,34 @@ class Step:
     #: seconds of the step's duration spent turning and at junction controls (the turn that
     #: starts it included): what a driver loses at junctions, not on the road
     turn_delay_s: float = 0.0
+    maneuver: Maneuver | None = None
+    intersections: list[Intersection] = field(default_factory=list)
+    ref: str = ""
+    destinations: str = ""
+    exits: str = ""
+    rotary_name: str = ""
+    pronunciation: str = ""
+    mode: str = "driving"
+    #: index in ``Route.edges`` of the first edge the step drives (-1: none, the arrival)
+    first_edge: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "distance_m": round(self.distance_m, 1),
-                "duration_s": round(self.duration_s, 1), "location": self.location,
-                "turn_delay_s": round(self.turn_delay_s, 1)}
+    def to_dict(self, language: str = "en") -> dict[str, Any]:
+        """JSON form; ``instruction``: the step in words, in ``language`` (``en``, ``fr``)."""
+        out: dict[str, Any] = {
+            "name": self.name, "distance_m": round(self.distance_m, 1),
+            "duration_s": round(self.duration_s, 1), "location": self.location,
+            "turn_delay_s": round(self.turn_delay_s, 1)}
+        if self.maneuver is not None:
+            out.update({
+                "maneuver": self.maneuver.to_dict(),
+                "intersections": [i.to_dict() for i in self.intersections],
+                "ref": self.ref, "destinations": self.destinations, "exits": self.exits,
+                "rotary_name": self.rotary_name, "pronunciation": self.pronunciation,
+                "mode": self.mode})
+            from engine.guidance import instruction
+
+            out["instruction"] = instruction(self, language)
+        return out
 
 
 @dataclass
@@ -89,6 +170,8 @@ class Route:
     turn_delay_s: float = 0.0  #: part of ``duration_s`` spent at junctions
     #: turns an OSM restriction forbids that this route takes (ambulance, opt-in only)
     restricted_turns: int = 0
+    #: the ``arrive`` step (zero length) that follows ``steps``; the JSON lists it last
+    arrival: Step | None = None
 
     @property
     def reachable(self) -> bool:
@@ -98,6 +181,11 @@ class Route:
     def eta_priority_s(self) -> float:
         """ETA with this profile's driving (lights and sirens for an ambulance)."""
         return self.duration_s
+
+    @property
+    def all_steps(self) -> list[Step]:
+        """``steps`` then the arrival (what a driver reads, in order)."""
+        return [*self.steps, self.arrival] if self.arrival is not None else list(self.steps)
 
     @property
     def geometry(self) -> dict[str, Any]:
@@ -113,7 +201,8 @@ class Route:
                        "(emergency vehicle, opted in)")
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, language: str = "en") -> dict[str, Any]:
+        """JSON form; ``language`` (``en``, ``fr``) of the steps' instructions."""
         return {
             "status": self.status,
             "profile": self.profile,
@@ -130,7 +219,7 @@ class Route:
             "osm_nodes": self.osm_nodes,
             "edges": self.edges,
             "geometry": self.geometry,
-            "steps": [s.to_dict() for s in self.steps],
+            "steps": [s.to_dict(language) for s in self.all_steps],
             "signals": [s.to_dict() for s in self.signals],
             "origin": _snap_dict(self.origin),
             "destination": _snap_dict(self.destination),

@@ -153,6 +153,8 @@ CASES = [
     # --- 2. fields of the wrong type: a clear 422, never a 500
     pytest.param("POST", "/v1/traffic", batch(type="WaySpeeds", speeds=[1, 2]), 422,
                  "speeds must be an object: OSM way id -> speed", id="way-speeds-list"),
+    pytest.param("POST", "/v1/traffic", batch(type="WaySpeeds", speeds={"\u00b2": 30}), 422,
+                 "", id="way-speeds-superscript-key"),
     pytest.param("POST", "/v1/traffic", batch(type="Closure", geometry=point(A), radius_m="x"),
                  422, "radius_m must be a number", id="batch-radius-text"),
     pytest.param("POST", "/v1/traffic", batch(type="OpenBarriers", lat=43.73, lon=7.42,

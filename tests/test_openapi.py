@@ -9,17 +9,23 @@ module must be listed), and, when it can, :func:`conforms` on real answers.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import polyline as polyline_codec
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from api.app import create_app
@@ -56,6 +62,9 @@ class Answer:
 
 
 AUTH = (401, 403, 413, 422)
+#: What every write can also answer (api.idempotency): 409, a request with the same
+#: Idempotency-Key still in progress; 503, the state store unreachable.
+WRITE = (*AUTH, 409, 503)
 
 
 def _refs(node: Any) -> Iterator[str]:
@@ -131,15 +140,15 @@ def client(monaco: RoadGraph, tmp_path: Path) -> Iterable[TestClient]:
 def test_routing_router_documents_every_answer(openapi: dict[str, Any],
                                                client: TestClient) -> None:
     check_router(openapi, routing, {
-        "POST /v1/route": Answer(("RouteFound", "RouteNotFound"), (*AUTH, 404)),
-        "POST /v1/dispatch": Answer(("DispatchResponse",), (*AUTH, 409)),
+        "POST /v1/route": Answer(("RouteFound", "RouteNotFound"), (*WRITE, 404)),
+        "POST /v1/dispatch": Answer(("DispatchResponse",), WRITE),
         "GET /v1/ambulances": Answer(("EnRouteOut",), AUTH),
         "POST /v1/ambulances/{ambulance_id}/arrived": Answer(("AmbulanceEvent",),
-                                                             (*AUTH, 404, 503)),
+                                                             (*WRITE, 404)),
         "POST /v1/ambulances/{ambulance_id}/cancel": Answer(("AmbulanceEvent",),
-                                                            (*AUTH, 404, 503)),
-        "DELETE /v1/ambulances/{ambulance_id}": Answer(("AmbulanceEvent",), (*AUTH, 404, 503)),
-        "POST /v1/coverage": Answer(("CoverageResponse",), AUTH),
+                                                            (*WRITE, 404)),
+        "DELETE /v1/ambulances/{ambulance_id}": Answer(("AmbulanceEvent",), (*WRITE, 404)),
+        "POST /v1/coverage": Answer(("CoverageResponse",), WRITE),
     })
     route = client.post("/v1/route", json={"origin": A, "destination": B}).json()
     conforms(route, routing_models.RouteResponse)
@@ -170,7 +179,7 @@ def test_hospitals_router_documents_every_answer(openapi: dict[str, Any],
         "GET /v1/hospitals": Answer(("HospitalOut",), AUTH),
         "GET /v1/hospitals/{hospital_id}": Answer(("HospitalOut",), (*AUTH, 404)),
         "PUT /v1/hospitals/{hospital_id}/status": Answer(("HospitalStatusResponse",),
-                                                         (*AUTH, 404, 503)),
+                                                         (*WRITE, 404)),
         "GET /v1/saturation": Answer(("SaturationResponse",), AUTH),
         "GET /v1/alerts": Answer(("SignalOut",), AUTH),
         "GET /v1/alerts/stream": Answer((), AUTH, media_type="text/event-stream"),
@@ -250,11 +259,11 @@ def test_osrm_router_documents_every_answer(openapi: dict[str, Any],
 def test_traffic_router_documents_every_answer(openapi: dict[str, Any], client: TestClient,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     check_router(openapi, traffic, {
-        "POST /v1/traffic/speeds": Answer(("Applied",), (*AUTH, 503)),
-        "POST /v1/closures": Answer(("EntryCreated",), (*AUTH, 503), status=201),
-        "DELETE /v1/closures/{entry_id}": Answer(("Deleted",), (*AUTH, 404, 503)),
-        "POST /v1/reports": Answer(("EntryCreated",), (*AUTH, 503), status=201),
-        "POST /v1/traffic": Answer(("Applied",), (*AUTH, 503), status=201),
+        "POST /v1/traffic/speeds": Answer(("Applied",), WRITE),
+        "POST /v1/closures": Answer(("EntryCreated",), WRITE, status=201),
+        "DELETE /v1/closures/{entry_id}": Answer(("Deleted",), (*WRITE, 404)),
+        "POST /v1/reports": Answer(("EntryCreated",), WRITE, status=201),
+        "POST /v1/traffic": Answer(("Applied",), WRITE, status=201),
         "GET /v1/traffic": Answer(("TrafficState",), AUTH),
     })
     body = openapi["paths"]["/v1/traffic/speeds"]["post"]["requestBody"]["content"]
@@ -336,9 +345,9 @@ def test_scenarios_router_documents_every_answer(openapi: dict[str, Any],
                                                  client: TestClient) -> None:
     check_router(openapi, scenarios, {
         "GET /v1/scenarios": Answer(("ScenarioList",), AUTH),
-        "POST /v1/scenarios/runs": Answer(("RunStatus",), (*AUTH, 404, 429), status=202),
+        "POST /v1/scenarios/runs": Answer(("RunStatus",), (*WRITE, 404, 429), status=202),
         "GET /v1/scenarios/runs/{run_id}": Answer(("RunStatus",), (*AUTH, 404)),
-        "POST /v1/scenarios/runs/{run_id}/cancel": Answer(("RunStatus",), (*AUTH, 404)),
+        "POST /v1/scenarios/runs/{run_id}/cancel": Answer(("RunStatus",), (*WRITE, 404)),
         "GET /v1/scenarios/runs/{run_id}/report": Answer((), (*AUTH, 404),
                                                          media_type="text/html"),
     })
@@ -487,3 +496,159 @@ def test_every_endpoint_check_catches_undeclared_answers() -> None:
                 check_every_endpoint(app)
         else:
             check_every_endpoint(app)
+
+
+# ----------------------------------------------------------------------------- declared rules
+# What /openapi.json declares as patterns, checked both ways against the code that enforces
+# the rule: a value the pattern admits is accepted, and a value accepted matches the pattern.
+_DECLARED = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+
+
+def _osrm_accepts(service: str, coordinates: str) -> bool:
+    """The grammar takes ``coordinates`` (OSRM's answer to the URL, ranges included)."""
+    from api.osrm import grammar
+    from api.osrm.errors import OsrmError
+
+    parse = {"route": grammar.parse_route, "nearest": grammar.parse_nearest,
+             "table": partial(grammar.parse_table, max_table_coordinates=200)}[service]
+    try:
+        parse("v1", "driving", coordinates, query="", options=[])
+    except OsrmError:
+        return False
+    return True
+
+
+def _osrm_pattern(service: str) -> str:
+    path = f"/{service}/{{version}}/{{profile}}/{{coordinates}}"
+    parameters = create_app(Settings()).openapi()["paths"][path]["get"]["parameters"]
+    return next(p["schema"]["pattern"] for p in parameters if p["name"] == "coordinates")
+
+
+@pytest.mark.parametrize("service", ["route", "table", "nearest"])
+def test_osrm_url_parts_are_declared_as_the_grammar_reads_them(service: str) -> None:
+    """``{coordinates}``: the positions the grammar accepts, in number and range; a polyline
+    of whole pairs (decoding out of range is the one thing no pattern can bound). Version
+    and profile are the grammar's too."""
+    from api.osrm import grammar
+
+    pattern = re.compile(_osrm_pattern(service))
+    number = st.from_regex(r"\A[+-]?(?:[0-9]{1,4}(?:\.[0-9]{0,3})?|\.[0-9]{1,3})\Z")
+    position = st.builds(lambda lon, lat: f"{lon},{lat}", number, number)
+
+    @_DECLARED
+    @given(st.lists(position, min_size=1, max_size=3).map(";".join),
+           st.sampled_from(["", ".json"]))
+    def listed(coordinates: str, suffix: str) -> None:
+        text = coordinates + suffix
+        assert bool(pattern.fullmatch(text)) == _osrm_accepts(service, text), text
+
+    @_DECLARED
+    @given(st.from_regex(pattern, fullmatch=True))
+    def declared(coordinates: str) -> None:
+        accepted = _osrm_accepts(service, coordinates)
+        if not accepted:  # only a polyline decoding out of WGS84 range is refused
+            assert coordinates.startswith("polyline"), coordinates
+            points = polyline_codec.decode(
+                coordinates.split("(", 1)[1].rsplit(")", 1)[0],
+                6 if coordinates.startswith("polyline6") else 5)
+            assert any(not (-90 <= lat <= 90 and -180 <= lon <= 180) for lat, lon in points)
+
+    listed()
+    declared()
+    for version, ok in (("v1", True), ("v2", False), ("v1 ", False)):
+        assert bool(re.fullmatch(grammar.VERSION_PATTERN, version)) == ok
+    for profile in ("driving", "car", "ambulance", "emergency", "bike", "Driving"):
+        assert bool(re.fullmatch(grammar.PROFILE_PATTERN, profile)) == (
+            profile in grammar.PROFILES)
+
+
+def test_instant_is_declared_as_parse_time_reads_it() -> None:
+    """``Instant``: an RFC 3339 date-time that the pattern admits is accepted, and one that
+    the service accepts matches the pattern (but on the two edge days, where only offsets
+    that cannot cross 1970 / 2200 are declared)."""
+    import jsonschema_rs
+
+    from api.schemas import INSTANT_PATTERN
+    from engine.timeutil import parse_time
+
+    declared = jsonschema_rs.validator_for(
+        {"type": "string", "format": "date-time", "pattern": INSTANT_PATTERN},
+        validate_formats=True)
+
+    def accepted(text: str) -> bool:
+        try:
+            parse_time(text)
+        except ValueError:
+            return False
+        return True
+
+    @_DECLARED
+    @given(st.from_regex(INSTANT_PATTERN, fullmatch=True))
+    def admitted(text: str) -> None:
+        if declared.is_valid(text):  # the pattern leaves calendar dates to format
+            assert accepted(text), text
+
+    offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
+        lambda m: timezone(timedelta(minutes=m)))
+
+    @_DECLARED
+    @given(st.datetimes(datetime(1960, 1, 1), datetime(2210, 12, 31), timezones=offsets),
+           st.booleans())
+    def read(at: datetime, zulu: bool) -> None:
+        text = at.isoformat()
+        if zulu and at.utcoffset() == timedelta(0):
+            text = text[:-6] + "Z"
+        edge = text.startswith(("1970-01-01", "2199-12-31"))
+        if not edge:
+            assert declared.is_valid(text) == accepted(text), text
+
+    admitted()
+    read()
+    for text, ok in (("2026-11-27T08:00:00Z", True), ("1969-12-31T23:59:59Z", False),
+                     ("2200-01-01T00:00:00Z", False), ("2026-11-27T08:00:60Z", False),
+                     ("2026-11-27t08:00:00Z", False), ("1970-01-01T00:00:00-01:00", True)):
+        assert declared.is_valid(text) == ok == accepted(text), text
+
+
+def test_printable_text_is_declared_as_the_engine_checks_it() -> None:
+    """``PrintableText``: the characters a traffic change's ``source`` / ``note`` may hold."""
+    from api.schemas import printable_pattern
+    from engine.changes import ClassFactor, check_change
+
+    pattern = re.compile(printable_pattern())
+
+    @_DECLARED
+    @given(st.text(max_size=20))
+    def same(text: str) -> None:
+        refused = check_change(ClassFactor(classes=["primary"], factor=1.0, note=text))
+        assert bool(pattern.fullmatch(text)) == (not refused), text
+
+    same()
+    for text, ok in (("Pont Sainte-Dévote\tfermé\n", True), ("a\x00", False),
+                     ("zero\u200bwidth", False), ("nbsp\u00a0", False), ("日本", True)):
+        assert bool(pattern.fullmatch(text)) == ok, text
+
+
+def test_integer_keys_are_declared_up_to_their_bound() -> None:
+    from api.schemas import WAY_KEY_PATTERN, uint_pattern
+
+    for bound in (9, 10, 305, 2**62):
+        pattern = re.compile(uint_pattern(bound))
+        for n in (*range(0, 1100), bound - 1, bound, bound + 1, bound * 10):
+            assert bool(pattern.fullmatch(str(n))) == (1 <= n <= bound), (bound, n)
+    assert re.fullmatch(WAY_KEY_PATTERN, "0025239340") and not re.fullmatch(WAY_KEY_PATTERN, "0")
+
+
+def test_write_errors_of_the_idempotency_middleware_are_declared(
+        openapi: dict[str, Any]) -> None:
+    """Every write documents the 409 (same Idempotency-Key in progress, with Retry-After)
+    and the 503 (store unreachable) its middleware answers; reads do not."""
+    for path, item in openapi["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+                assert {"409", "503"} <= set(responses), (method, path)
+                assert "Retry-After" in responses["409"]["headers"], (method, path)
+                assert "Idempotency-Key" in responses["409"]["description"]
+            elif path not in ("/health",):
+                assert "409" not in responses, (method, path)

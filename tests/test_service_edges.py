@@ -353,6 +353,22 @@ def test_embedded_store_keys_expire(tmp_path: Path) -> None:
     assert EmbeddedStore(tmp_path / "kv.jsonl").recall("a") is None  # memory only
 
 
+def test_embedded_store_keys_are_bounded_in_memory(tmp_path: Path) -> None:
+    """A day of keyed writes must not fill the worker's memory: beyond ``KV_MAX_BYTES`` the
+    oldest answers go first; a rewritten key counts as new."""
+    store = EmbeddedStore(tmp_path / "kv.jsonl")
+    store.KV_MAX_BYTES = 10_000
+    for k in range(100):
+        store.remember(f"k{k}", "x" * 500, 3600)
+    kept = [k for k in range(100) if store.recall(f"k{k}") is not None]
+    assert kept == list(range(100 - len(kept), 100)) and 15 <= len(kept) <= 20
+    store.remember(f"k{kept[0]}", "y", 3600)  # rewritten: now the newest
+    store.remember("fresh", "x" * 2000, 3600)
+    assert store.recall(f"k{kept[0]}") == "y" and store.recall(f"k{kept[1]}") is None
+    store.forget("fresh")
+    assert store.recall("fresh") is None
+
+
 # ----------------------------------------------------------------------------- on Redis
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -431,6 +431,24 @@ def test_is_traffic_signal():
 
 
 # ------------------------------------------------------------------------------ flags
+def test_toll_and_tunnel_flags_and_guidance_tags():
+    rule = osm_tags.interpret_way({"highway": "motorway", "toll": "yes", "tunnel": "yes",
+                                   "ref": "A 8", "destination": "Nice;Menton",
+                                   "destination:ref": "A 8", "junction:ref": "57",
+                                   "turn:lanes": "through|through|right"})
+    assert rule is not None
+    assert rule.flags_forward & osm_tags.F_TOLL and rule.flags_forward & osm_tags.F_TUNNEL
+    assert not osm_tags.CAR_FORBIDDEN & (osm_tags.F_TOLL | osm_tags.F_TUNNEL)
+    import json
+
+    fwd, bwd = rule.info
+    assert json.loads(fwd) == {"ref": "A 8", "exits": "57", "destinations": "A 8: Nice, Menton",
+                               "lanes": "through|through|right"}
+    assert json.loads(bwd) == {"ref": "A 8", "exits": "57"}  # one-way: not the other way
+    two_way = osm_tags.interpret_way({"highway": "primary", "turn:lanes:backward": "left|"})
+    assert two_way is not None and two_way.info == ("", '{"lanes": "left|"}')
+
+
 def test_car_forbidden_mask():
     for bit in (osm_tags.F_AGAINST_ONEWAY, osm_tags.F_REVERSIBLE, osm_tags.F_CAR_NO, osm_tags.F_BARRIER):
         assert osm_tags.CAR_FORBIDDEN & bit
@@ -442,7 +460,7 @@ def test_car_forbidden_mask():
 
 def test_flag_bits_are_distinct_and_named():
     bits = list(osm_tags.FLAG_NAMES)
-    assert len(bits) == len(set(bits)) == 17
+    assert len(bits) == len(set(bits)) == 19  # toll and tunnel: guidance's classes
     assert all(b > 0 and b & (b - 1) == 0 for b in bits)  # single bits
     assert max(bits) < 2**32  # uint32 edge flags
     assert osm_tags.describe_flags(osm_tags.F_ONEWAY | osm_tags.F_ROUNDABOUT) == ["oneway", "roundabout"]

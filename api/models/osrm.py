@@ -62,9 +62,17 @@ class Maneuver(BaseModel):
     location: list[float] = _location()
     bearing_before: int = Field(ge=0, lt=360)
     bearing_after: int = Field(ge=0, lt=360)
-    type: Literal["depart", "turn", "new name", "arrive"]
+    type: Literal["depart", "turn", "new name", "continue", "merge", "on ramp", "off ramp",
+                  "fork", "end of road", "roundabout", "rotary", "roundabout turn",
+                  "exit roundabout", "exit rotary", "notification", "arrive"]
     modifier: Literal["uturn", "sharp right", "right", "slight right", "straight",
                       "slight left", "left", "sharp left"] | None = None
+    exit: int | None = Field(None, description="roundabouts and rotaries: the exit taken")
+
+
+class Lane(BaseModel):
+    indications: list[str] = Field(description="turn:lanes values of the lane")
+    valid: bool = Field(description="the lane leads where the route goes")
 
 
 class Intersection(BaseModel):
@@ -77,16 +85,25 @@ class Intersection(BaseModel):
     entry: list[bool]
     in_: int | None = Field(None, alias="in", description="index of the bearing arrived by")
     out: int | None = Field(None, description="index of the bearing left by")
+    classes: list[Literal["motorway", "toll", "tunnel", "restricted", "ferry"]] | None = Field(
+        None, description="classes of the road left (absent: none)")
+    lanes: list[Lane] | None = Field(None, description="from the arriving road's turn:lanes")
 
 
 class Step(BaseModel):
-    """One street followed (``steps=true``), the last one ``arrive``."""
+    """One maneuver and the road driven until the next (``steps=true``, guidance by
+    ``engine.guidance``), the last one ``arrive``."""
 
     geometry: Geometry
     maneuver: Maneuver
     mode: Literal["driving"]
     driving_side: Literal["right", "left"]
     name: str
+    ref: str | None = Field(None, description="road reference (absent: none)")
+    destinations: str | None = Field(None, description="destination:ref: destination")
+    exits: str | None = Field(None, description="junction:ref of the exit taken")
+    rotary_name: str | None = Field(None, description="name of the rotary entered")
+    pronunciation: str | None = Field(None, description="name:pronunciation")
     intersections: list[Intersection]
     weight: float
     duration: float
@@ -139,7 +156,8 @@ class _Answer(BaseModel):
 
 
 class RouteResponse(_Answer):
-    """``/route/v1``: at most one route (alternatives are never guaranteed by OSRM)."""
+    """``/route/v1``: the best route, then any alternatives found (``alternatives=``, two
+    coordinates only; never guaranteed, as in OSRM)."""
 
     routes: list[RouteObject]
     waypoints: list[Waypoint] | None = Field(None, description="absent with "

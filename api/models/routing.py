@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.models.hospitals import Level, LonLat, Timestamp
 from engine.dispatch import Coverage
@@ -26,12 +26,62 @@ class GeoLineString(BaseModel):
     coordinates: list[LonLat]
 
 
+class ManeuverOut(BaseModel):
+    """What the driver does where the step starts (OSRM's StepManeuver vocabulary)."""
+
+    type: Literal["depart", "turn", "new name", "continue", "merge", "on ramp", "off ramp",
+                  "fork", "end of road", "roundabout", "rotary", "roundabout turn",
+                  "exit roundabout", "exit rotary", "notification", "arrive"]
+    modifier: Literal["uturn", "sharp right", "right", "slight right", "straight",
+                      "slight left", "left", "sharp left"] | None
+    location: LonLat
+    bearing_before: int = Field(ge=0, lt=360, description="degrees clockwise from north")
+    bearing_after: int = Field(ge=0, lt=360)
+    exit: int | None = Field(None, description="roundabouts and rotaries: the exit taken "
+                             "(absent: the route ends on the ring, or not a roundabout)")
+
+
+class LaneOut(BaseModel):
+    indications: list[str]
+    valid: bool = Field(description="the lane leads where the route goes")
+
+
+class IntersectionOut(BaseModel):
+    """A junction passed: every road's bearing, which may be entered, arrived and left by."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+
+    location: LonLat
+    bearings: list[int]
+    entry: list[bool]
+    in_: int | None = Field(None, alias="in", description="index of the bearing arrived by")
+    out: int | None = Field(None, description="index of the bearing left by")
+    classes: list[Literal["motorway", "toll", "tunnel", "restricted", "ferry"]] | None = None
+    lanes: list[LaneOut] | None = Field(None, description="from turn:lanes, left to right")
+
+
 class StepOut(BaseModel):
+    """One instruction: a maneuver and the road driven until the next (the last step is
+    ``arrive``)."""
+
     name: str
     distance_m: float
     duration_s: float
     location: LonLat = Field(description="where the step starts")
     turn_delay_s: float = Field(description="part of duration_s lost at junctions")
+    maneuver: ManeuverOut
+    intersections: list[IntersectionOut]
+    ref: str = Field(description="road reference (empty: none)")
+    destinations: str = Field(description="signposted destinations: destination:ref: "
+                              "destination (empty: none)")
+    exits: str = Field(description="junction:ref of the exit taken (empty: none)")
+    rotary_name: str = Field(description="name of the rotary entered (empty: none)")
+    pronunciation: str = Field(description="name:pronunciation (empty: none)")
+    mode: Literal["driving", "contraflow"] = Field(
+        description="contraflow: against a one-way street (ambulance, opted in)")
+    instruction: str = Field(description="the step in words, in the request's language",
+                             examples=["Turn left onto Avenue de la Costa"])
 
 
 class RouteSignalOut(BaseModel):
@@ -94,11 +144,31 @@ class RouteOut(BaseModel):
     attribution: str
 
 
+class AlternativeInfo(BaseModel):
+    """How an alternative compares with the best route (``engine.alternatives``)."""
+
+    rank: int = Field(ge=1, description="1 for the first alternative, 2 for the second...")
+    stretch: float = Field(ge=1, description="its cost (duration for the time metric) over "
+                           "the best route's")
+    shared: float = Field(ge=0, le=1, description="share of the best route's cost it shares "
+                          "with the best route and the alternatives before it")
+
+
+class AlternativeRouteOut(RouteOut):
+    """An alternative route: a full route, with its own signal pre-emption plan."""
+
+    alternative: AlternativeInfo
+    signal_plan: list[SignalPreemptionOut]
+
+
 class RouteFound(RouteOut):
     """``POST /v1/route`` when a path exists."""
 
     signal_plan: list[SignalPreemptionOut]
     stale: bool = Field(description="the state store is unreachable: last known traffic")
+    alternatives: list[AlternativeRouteOut] | None = Field(
+        None, description="only when asked (``alternatives`` > 0): up to that many "
+        "alternative routes, best first (fewer, or none, when no other route qualifies)")
 
 
 class RouteNotFound(BaseModel):
@@ -171,6 +241,9 @@ class DispatchResponse(BaseModel):
     stale: bool
     warning: str | None = Field(None, description="present only when the registration could "
                                 "not be stored (the state store is unreachable)")
+    alternatives: list[AlternativeRouteOut] | None = Field(
+        None, description="only when asked (``alternatives`` > 0): alternative routes to the "
+        "chosen hospital, best first")
 
 
 # ---------------------------------------------------------------------------- ambulances

@@ -5,7 +5,7 @@ geometry encodings."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -14,8 +14,9 @@ import shapely
 
 from api.osrm.grammar import OsrmNearestQuery, OsrmRouteQuery, OsrmTableQuery
 from api.osrm.plugins import NearestResult, RouteResult, TableResult
-from engine.graph import RoadGraph, bearing_deg, haversine_m
+from engine.graph import RoadGraph, haversine_m
 from engine.query import Route
+from engine.results import Step
 from engine.snap import Snap
 
 
@@ -54,6 +55,9 @@ def route_body(graph: RoadGraph, result: RouteResult, query: OsrmRouteQuery, *,
                       "duration": duration,
                       "distance": float(sum(leg.distance for leg in legs))})
     body: dict[str, Any] = {"code": "Ok", "routes": [route_obj]}
+    for alt in result.alternatives:  # alternative routes (two coordinates), same shape
+        body["routes"].append(route_body(graph, replace(result, legs=[alt], alternatives=[]),
+                                         query, stale=stale)["routes"][0])
     if not query.skip_waypoints:
         body["waypoints"] = [waypoint(graph, s, hints=query.generate_hints) for s in snaps]
     body["weights_version"] = result.weights_version
@@ -122,6 +126,12 @@ class _Leg:
     seg_distance: np.ndarray | None = None
     seg_duration: np.ndarray | None = None
     seg_edge: np.ndarray | None = None
+    #: index in the route's ``edges`` of each segment's edge (to cut steps)
+    seg_index: np.ndarray | None = None
+    #: the engine's guidance steps (``engine.guidance``) and the segment each starts at
+    steps: list[Step] = field(default_factory=list)
+    step_seg: list[int] = field(default_factory=list)
+    arrival: Step | None = None
 
 
 def _node_location(graph: RoadGraph, osm_id: int) -> list[float] | None:
@@ -155,6 +165,11 @@ def _make_leg(graph: RoadGraph, route: Route, time_w: np.ndarray, detail: bool) 
                [(step.name, step.distance_m) for step in route.steps])
     if detail:
         _segments(graph, route, time_w, leg)
+        assert leg.seg_index is not None
+        leg.steps = list(route.steps)
+        leg.arrival = route.arrival
+        leg.step_seg = [0] + [int(np.searchsorted(leg.seg_index, s.first_edge, side="left"))
+                              for s in route.steps[1:]]
     return leg
 
 
@@ -167,12 +182,14 @@ def _segments(graph: RoadGraph, route: Route, time_w: np.ndarray, leg: _Leg) -> 
             if n > 0 else np.zeros(0))
     edges = route.edges
     seg_edge = np.empty(n, dtype=np.int64)
+    seg_index = np.empty(n, dtype=np.int64)
     extra = np.zeros(n)
     head = graph.head[edges]
     head_lon, head_lat = graph.lon[head], graph.lat[head]
     ei, last = 0, len(edges) - 1
     for k in range(n):
         seg_edge[k] = edges[ei]
+        seg_index[k] = ei
         nxt = leg.coords[k + 1]
         if ei < last and nxt[0] == head_lon[ei] and nxt[1] == head_lat[ei] and dist[k] > 0:
             ei += 1
@@ -191,19 +208,26 @@ def _segments(graph: RoadGraph, route: Route, time_w: np.ndarray, leg: _Leg) -> 
     elif n and leg.duration > 0:
         dur = np.full(n, leg.duration / n)
     leg.seg_distance, leg.seg_duration, leg.seg_edge = dist, dur, seg_edge
+    leg.seg_index = seg_index
 
 
 def _merge(legs: list[_Leg]) -> _Leg:
-    """Legs between ``waypoints`` joined into one (OSRM's collapsed legs)."""
+    """Legs between ``waypoints`` joined into one (OSRM's collapsed legs): the steps run on,
+    the via point's depart folded into the step before it."""
     first = legs[0]
     out = _Leg(list(first.coords), list(first.nodes), first.distance, first.duration,
-               list(first.names), first.seg_distance, first.seg_duration, first.seg_edge)
+               list(first.names), first.seg_distance, first.seg_duration, first.seg_edge,
+               first.seg_index, list(first.steps), list(first.step_seg), first.arrival)
     for leg in legs[1:]:
+        offset = len(out.coords) - 1
         out.coords += leg.coords[1:]
         out.nodes += leg.nodes[1:]
         out.distance += leg.distance
         out.duration += leg.duration
         out.names += leg.names
+        out.steps += leg.steps[1:]
+        out.step_seg += [k + offset for k in leg.step_seg[1:]]
+        out.arrival = leg.arrival
         if (out.seg_distance is not None and out.seg_duration is not None
                 and out.seg_edge is not None and leg.seg_distance is not None
                 and leg.seg_duration is not None and leg.seg_edge is not None):
@@ -247,83 +271,64 @@ def _annotation(leg: _Leg, wanted: frozenset[str]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ steps
-_MODIFIERS = ((20.0, "straight"), (60.0, "slight {}"), (140.0, "{}"), (170.0, "sharp {}"))
-
-
-def _modifier(before: float, after: float) -> str:
-    turn = (after - before + 180.0) % 360.0 - 180.0  # -180..180, positive = right
-    side = "right" if turn > 0 else "left"
-    for limit, name in _MODIFIERS:
-        if abs(turn) < limit:
-            return name.format(side)
-    return "uturn"
-
-
 def _deg(x: float) -> int:
     return round(x) % 360
 
 
+def _maneuver(step: Step, location: list[float]) -> dict[str, Any]:
+    m = step.maneuver
+    assert m is not None
+    out: dict[str, Any] = {"location": location, "bearing_before": _deg(m.bearing_before),
+                           "bearing_after": _deg(m.bearing_after), "type": m.type}
+    if m.modifier is not None:
+        out["modifier"] = m.modifier
+    if m.exit is not None:
+        out["exit"] = m.exit
+    return out
+
+
+def _step(step: Step, location: list[float], geometry: Any, distance: float,
+          duration: float, side: str) -> dict[str, Any]:
+    """One OSRM step from an engine step: OSRM's field order, optional fields only when
+    set, the first intersection at the step's own location."""
+    out: dict[str, Any] = {"geometry": geometry, "maneuver": _maneuver(step, location),
+                           "mode": "driving", "driving_side": side, "name": step.name}
+    for key in ("ref", "destinations", "exits", "rotary_name", "pronunciation"):
+        if getattr(step, key):
+            out[key] = getattr(step, key)
+    inters = [i.to_dict() for i in step.intersections]
+    if inters:
+        inters[0]["location"] = location
+    out.update({"intersections": inters, "weight": duration, "duration": duration,
+                "distance": distance})
+    return out
+
+
 def _steps(graph: RoadGraph, leg: _Leg, fmt: str) -> list[dict[str, Any]]:
-    """One step per street-name change, then ``arrive``."""
+    """The engine's guidance steps (:mod:`engine.guidance`) cut along the leg's geometry,
+    then ``arrive``."""
     coords = leg.coords
-    dist, dur, seg_edge = leg.seg_distance, leg.seg_duration, leg.seg_edge
-    assert dist is not None and dur is not None and seg_edge is not None
-    arr = np.asarray(coords, dtype=np.float64)
+    dist, dur = leg.seg_distance, leg.seg_duration
+    assert dist is not None and dur is not None
     n = len(dist)
-    bearing = (bearing_deg(arr[:-1, 1], arr[:-1, 0], arr[1:, 1], arr[1:, 0]) if n
-               else np.zeros(0))
-    moving = dist > 0
-    names = graph.name_id[seg_edge] if n else np.zeros(0, dtype=np.int64)
-    starts = (np.flatnonzero(np.concatenate([[True], names[1:] != names[:-1]]))
-              if n else np.zeros(1, dtype=np.int64))
-    ends = [*starts[1:].tolist(), n]
+    side = str(graph.meta.get("driving_side", "right"))
+    bounds = [*leg.step_seg[1:], n]
     steps: list[dict[str, Any]] = []
-    before = None  # bearing of travel arriving at the current step
-    for k, (a, b) in enumerate(zip(starts.tolist(), ends, strict=True)):
-        run = np.flatnonzero(moving[a:b])
-        after = float(bearing[a + run[0]]) if len(run) else (before or 0.0)
-        name = graph.edge_name(int(seg_edge[a])) if n else ""
-        location = [round(coords[a][0], 6), round(coords[a][1], 6)]
-        if k == 0:
-            maneuver: dict[str, Any] = {"location": location, "bearing_before": 0,
-                                        "bearing_after": _deg(after), "type": "depart"}
-            intersection: dict[str, Any] = {"location": location, "bearings": [_deg(after)],
-                                            "entry": [True], "out": 0}
-        else:
-            modifier = _modifier(before or 0.0, after)
-            maneuver = {"location": location, "bearing_before": _deg(before or 0.0),
-                        "bearing_after": _deg(after),
-                        "type": "new name" if modifier == "straight" else "turn",
-                        "modifier": modifier}
-            intersection = _intersection(location, before or 0.0, after)
-        step_d = float(dist[a:b].sum())
-        step_t = float(dur[a:b].sum())
-        steps.append({"geometry": _geometry(coords[a:b + 1], fmt), "maneuver": maneuver,
-                      "mode": "driving", "driving_side": "right", "name": name,
-                      "intersections": [intersection], "weight": step_t,
-                      "duration": step_t, "distance": step_d})
-        if len(run):
-            before = float(bearing[a + run[-1]])
+    for k, (step, a, b) in enumerate(zip(leg.steps, leg.step_seg, bounds, strict=True)):
+        a, b = min(a, n), max(min(b, n), min(a, n))
+        shape = coords[a:b + 1] if b > a else [coords[a], coords[a]]
+        location = [round(coords[a][0], 6), round(coords[a][1], 6)] if k == 0 else \
+            (step.maneuver.location if step.maneuver is not None else
+             [round(coords[a][0], 6), round(coords[a][1], 6)])
+        steps.append(_step(step, location, _geometry(shape, fmt), float(dist[a:b].sum()),
+                           float(dur[a:b].sum()), side))
     end = [round(coords[-1][0], 6), round(coords[-1][1], 6)]
-    arrive_from = before or 0.0
-    steps.append({"geometry": _geometry([coords[-1], coords[-1]], fmt),
-                  "maneuver": {"location": end, "bearing_before": _deg(arrive_from),
-                               "bearing_after": 0, "type": "arrive"},
-                  "mode": "driving", "driving_side": "right",
-                  "name": steps[-1]["name"] if steps else "",
-                  "intersections": [{"location": end,
-                                     "bearings": [_deg(arrive_from + 180.0)],
-                                     "entry": [True], "in": 0}],
-                  "weight": 0.0, "duration": 0.0, "distance": 0.0})
+    if leg.arrival is not None:
+        arrive = _step(leg.arrival, end, _geometry([coords[-1], coords[-1]], fmt), 0.0, 0.0,
+                       side)
+        arrive["name"] = steps[-1]["name"] if steps else ""
+        steps.append(arrive)
     return steps
-
-
-def _intersection(location: list[float], before: float, after: float) -> dict[str, Any]:
-    back, out = _deg(before + 180.0), _deg(after)
-    bearings = sorted({back, out})
-    return {"location": location, "bearings": bearings,
-            "entry": [b == out for b in bearings],
-            "in": bearings.index(back), "out": bearings.index(out)}
 
 
 # ------------------------------------------------------------------------------ geometry

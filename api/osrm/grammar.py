@@ -63,6 +63,38 @@ _IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_.~:-]+\Z")
 _URL_CHARS_RE = re.compile(r"[A-Za-z0-9_.\-\[\]{}@?|\\~`^=,;:&()+%]*")
 
 LonLat = tuple[float, float]
+
+# ------------------------------------------------------------------------------ declared
+# What /openapi.json declares for the URL's parts: exactly the strings this grammar accepts
+# (tests/test_openapi.py checks both ways), but for two rules no pattern can
+# state: a coordinate must be near a road of the map (NoSegment), and a polyline's points,
+# a running sum of deltas, must decode within WGS84 ranges.
+#: ``{version}``: only v1 exists.
+VERSION_PATTERN = "^v1$"
+#: ``{profile}``: the names of :data:`PROFILES`.
+PROFILE_PATTERN = "^(?:" + "|".join(PROFILES) + ")$"
+#: A longitude / latitude in OSRM's number syntax (``_NUM``), within range.
+_LON = r"[+-]?(?:0*180(?:\.0*)?|0*(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]*)?|\.[0-9]+)"
+_LAT = r"[+-]?(?:0*90(?:\.0*)?|0*[1-8]?[0-9](?:\.[0-9]*)?|\.[0-9]+)"
+_POINT = f"{_LON},{_LAT}"
+#: One polyline value: continuation characters (0x5F-0x7E), then a final one (0x3F-0x5E).
+_VALUE = "[_-~]*[?-^]"
+
+
+def coordinates_pattern(least: int, most: int) -> str:
+    """``{coordinates}`` of ``least`` to ``most`` positions: ``lon,lat;lon,lat...`` (ranges
+    checked) or ``polyline(...)`` / ``polyline6(...)`` holding whole (lat, lon) pairs, either
+    with an optional ``.json``."""
+    more = f"(?:;{_POINT}){{{least - 1},{most - 1}}}" if most > 1 else ""
+    pairs = f"(?:{_VALUE}{_VALUE}){{{least},{most}}}" if most > 1 else _VALUE + _VALUE
+    listed, encoded = _POINT + more, rf"polyline6?\({pairs}\)"
+    return rf"^(?:{listed}|{encoded})(?:\.json)?$"
+
+
+#: ``{coordinates}`` per service (the table's maximum is a setting: see
+#: :func:`api.app.document_api`).
+ROUTE_COORDINATES_PATTERN = coordinates_pattern(2, MAX_ROUTE_COORDINATES)
+NEAREST_COORDINATES_PATTERN = coordinates_pattern(1, 1)
 Geometries = Literal["polyline", "polyline6", "geojson"]
 Overview = Literal["simplified", "full", "false"]
 _T = TypeVar("_T")
@@ -88,6 +120,9 @@ class OsrmRouteQuery(Query):
     overview: Overview
     annotations: frozenset[str]  #: of :data:`ROUTE_ANNOTATIONS`
     waypoints: list[int] | None  #: coordinates that end a leg (``None``: all)
+    #: alternative routes wanted besides the best (``alternatives=true`` is 1; two
+    #: coordinates only, as OSRM)
+    alternatives: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +205,7 @@ def parse_route(version: str, profile: str, coordinates: str, *, query: str,
                         "waypoints.")
     return OsrmRouteQuery(url.profile, url.coordinates, base.radiuses, base.generate_hints,
                       base.skip_waypoints, _excluded_classes(base.exclude), steps,
-                      geometries, overview, annotations, waypoints)
+                      geometries, overview, annotations, waypoints, n_alternatives)
 
 
 def parse_table(version: str, profile: str, coordinates: str, *, query: str,

@@ -5,7 +5,7 @@ roads), raising OSRM's ``NoSegment`` and ``NoRoute``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 
 import numpy as np
@@ -27,6 +27,8 @@ class RouteResult:
     waypoints: list[Snap]  #: one per coordinate: the snaps the legs really used
     time: np.ndarray  #: seconds per road edge under the weights used (for annotations)
     weights_version: int
+    #: alternative routes to the one leg (``alternatives=``, two coordinates only), best first
+    alternatives: list[Route] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +76,23 @@ def snap_all(router: Router, coordinates: Sequence[LonLat], weights: Weights,
 
 def route(router: Router, query: OsrmRouteQuery) -> RouteResult:
     """One route per pair of consecutive coordinates (``continue_straight`` has no effect:
-    each leg is routed on its own); a leg without a route is ``NoRoute``."""
+    each leg is routed on its own); a leg without a route is ``NoRoute``. With
+    ``alternatives`` and two coordinates, also up to that many alternative routes
+    (:mod:`engine.alternatives`; OSRM, too, searches them for two coordinates only)."""
     w = request_weights(router, query.profile, query.exclude)
     snaps = snap_all(router, query.coordinates, w, query.radiuses)
     legs: list[Route] = []
     version = w.version
+    others: list[Route] = []
     for k, (a, b) in enumerate(pairwise(query.coordinates)):
-        found = router.route((a[1], a[0]), (b[1], b[0]), weights=w)
+        if query.alternatives and len(query.coordinates) == 2:
+            routes = router.alternatives((a[1], a[0]), (b[1], b[0]), query.alternatives,
+                                         weights=w)
+            others = routes[1:]
+            found = routes[0] if routes else router.route((a[1], a[0]), (b[1], b[0]),
+                                                          weights=w)
+        else:
+            found = router.route((a[1], a[0]), (b[1], b[0]), weights=w)
         if not isinstance(found, Route):
             raise OsrmError("NoRoute", "No route found between points")
         version = max(version, found.weights_version)
@@ -89,7 +101,7 @@ def route(router: Router, query: OsrmRouteQuery) -> RouteResult:
         if k == 0:
             snaps[0] = found.origin
         snaps[k + 1] = found.destination
-    return RouteResult(legs, snaps, w.time, version)
+    return RouteResult(legs, snaps, w.time, version, others)
 
 
 def table(router: Router, query: OsrmTableQuery) -> TableResult:

@@ -96,7 +96,11 @@ def whoami(role: Annotated[Role, Depends(caller_role)], settings: AppSettings) -
 
 
 BBox = Annotated[str, Query(description="west,south,east,north in degrees",
-                            examples=["7.41,43.72,7.44,43.75"])]
+                            examples=["7.41,43.72,7.44,43.75"],
+                            pattern=r"^-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?),"
+                            r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?),"
+                            r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?),"
+                            r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)$")]
 Zoom = Annotated[int, Query(ge=0, le=MAX_ZOOM, description="map zoom level (Web Mercator)")]
 
 

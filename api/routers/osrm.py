@@ -11,9 +11,9 @@ coordinates, checked before they are parsed)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
 from api.auth import DispatcherRole
@@ -34,6 +34,27 @@ ATTRIBUTION_HEADER = "Map data " + ATTRIBUTION.replace("©", "(c)")
 HEADERS = {"X-Attribution": ATTRIBUTION_HEADER}
 _RESPONSES = osrm_responses()
 
+# The URL's parts as declared: the grammar's own rules (api.osrm.grammar), never enforced by
+# FastAPI, so that a bad part gets OSRM's answer (400 InvalidUrl, InvalidVersion...).
+Version = Annotated[str, Path(description="API version: v1", json_schema_extra={
+    "pattern": grammar.VERSION_PATTERN})]
+Profile = Annotated[str, Path(description="driving or car (car), ambulance or emergency "
+                              "(ambulance with lights and sirens)",
+                              json_schema_extra={"pattern": grammar.PROFILE_PATTERN})]
+_COORDINATES = ("``lon,lat;lon,lat...`` (WGS84 degrees, no exponent) or ``polyline(...)`` / "
+                "``polyline6(...)`` (Google's encoding, precision 5 / 6), optionally followed by "
+                "``.json``: ")
+RouteCoordinates = Annotated[str, Path(
+    description=_COORDINATES + f"2 to {grammar.MAX_ROUTE_COORDINATES} positions",
+    json_schema_extra={"pattern": grammar.ROUTE_COORDINATES_PATTERN})]
+#: the largest table is a setting: api.app.document_api writes its pattern
+TableCoordinates = Annotated[str, Path(
+    description=_COORDINATES + "at most max_table_coordinates positions (a setting, 200 by "
+    "default)", json_schema_extra={"pattern": grammar.coordinates_pattern(1, 200)})]
+NearestCoordinates = Annotated[str, Path(
+    description=_COORDINATES + "one position",
+    json_schema_extra={"pattern": grammar.NEAREST_COORDINATES_PATTERN})]
+
 
 def _answer(request: Request, build: Callable[[], dict[str, Any]]) -> Response:
     """OSRM's answer: the body ``build`` returns, or its :class:`OsrmError` as HTTP 400
@@ -49,8 +70,8 @@ def _answer(request: Request, build: Callable[[], dict[str, Any]]) -> Response:
 
 @router.get("/route/{version}/{profile}/{coordinates}", response_model=RouteResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_route(version: str, profile: str, coordinates: str, request: Request, state: State,
-               _: DispatcherRole) -> Response:
+def osrm_route(version: Version, profile: Profile, coordinates: RouteCoordinates,
+               request: Request, state: State, _: DispatcherRole) -> Response:
     """OSRM route service: ``lon,lat;lon,lat[;...]`` or ``polyline(...)``, options
     ``overview``, ``geometries``, ``steps``, ``annotations``, ``alternatives``,
     ``continue_straight``, ``waypoints``, ``radiuses``, ``bearings``, ``hints``,
@@ -63,7 +84,9 @@ def osrm_route(version: str, profile: str, coordinates: str, request: Request, s
     dataset). ``weight_name`` is ``duration``: the weight *is* the travel time with live
     traffic. Accepted and checked but without effect: ``bearings``, ``approaches``, ``hints``
     (ours are empty strings), ``snapping``, ``continue_straight`` (each leg is routed on its
-    own), ``alternatives`` (at most one route: OSRM never guarantees alternatives).
+    own). ``alternatives=true|N`` (N at most 3) adds up to N alternative routes to
+    ``routes`` for two coordinates (as OSRM; none is guaranteed): each shares at most 80 %
+    of the best route's duration, is locally optimal and takes at most 1.4x its duration.
     ``radiuses`` are honoured up to the server's snap radius (``unlimited`` = that radius);
     at most 500 coordinates (``TooBig``), in a URL of at most 65,535 bytes (longer ones are
     refused by the HTTP server itself).
@@ -85,8 +108,9 @@ def _route(state: LiveState, request: Request, version: str, profile: str,
 
 @router.get("/table/{version}/{profile}/{coordinates}", response_model=TableResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_table(version: str, profile: str, coordinates: str, request: Request, state: State,
-               settings: AppSettings, _: DispatcherRole) -> Response:
+def osrm_table(version: Version, profile: Profile, coordinates: TableCoordinates,
+               request: Request, state: State, settings: AppSettings,
+               _: DispatcherRole) -> Response:
     """OSRM table service: ``sources``, ``destinations`` (indices or ``all``),
     ``annotations`` (``duration``, ``distance``), ``fallback_speed``, ``fallback_coordinate``,
     ``scale_factor`` and the route service's general options. At most
@@ -111,8 +135,8 @@ def _table(state: LiveState, request: Request, version: str, profile: str, coord
 
 @router.get("/nearest/{version}/{profile}/{coordinates}", response_model=NearestResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_nearest(version: str, profile: str, coordinates: str, request: Request, state: State,
-                 _: DispatcherRole) -> Response:
+def osrm_nearest(version: Version, profile: Profile, coordinates: NearestCoordinates,
+                 request: Request, state: State, _: DispatcherRole) -> Response:
     """OSRM nearest service: the ``number`` nearest road pieces usable by the profile, with
     the OSM nodes of the snapped segment, within the coordinate's radius."""
     return _answer(request, lambda: _nearest(state, request, version, profile, coordinates))

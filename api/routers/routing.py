@@ -26,6 +26,7 @@ from api.schemas import (
     latlon,
 )
 from api.store import StoreUnavailable
+from engine.alternatives import search_alternatives
 from engine.dispatch import DispatchPolicy, Need, signal_plan
 from engine.query import Route
 from engine.timeutil import utcnow
@@ -41,18 +42,30 @@ AmbulancePath = Annotated[AmbulanceId, Path(description="the ambulance's id (1 t
              responses=error_responses(*AUTH, 404))
 def route(body: RouteRequest, state: State, _: DispatcherRole) -> FastJSON:
     """A route with both ETAs (priority and normal), geometry, steps, signal pre-emption plan;
+    with ``alternatives: N`` also up to N alternative routes, each with its own plan;
     ``status: "unreachable"`` (200) when no allowed path joins the two points. 404: unknown
     ``destination_hospital``; 422: a point off the road network."""
     at = body.departure or utcnow()
     target = body.target()
     dest = state.board.hospital(target).destination if isinstance(target, str) else target
-    result = state.router.route(latlon(body.origin), dest, profile=body.profile,
-                                metric=body.metric, at=at, contraflow=body.contraflow,
-                                restricted_turns=body.restricted_turns,
-                                algorithm=body.algorithm)
-    out = result.to_dict()
+    routes = state.router.alternatives(  # the best route first (none: unreachable)
+        latlon(body.origin), dest, body.alternatives, profile=body.profile,
+        metric=body.metric, at=at, contraflow=body.contraflow,
+        restricted_turns=body.restricted_turns,
+        algorithm=body.algorithm) if body.alternatives else []
+    result = routes[0] if routes else state.router.route(
+        latlon(body.origin), dest, profile=body.profile, metric=body.metric, at=at,
+        contraflow=body.contraflow, restricted_turns=body.restricted_turns,
+        algorithm=body.algorithm)
+    out = (result.to_dict(language=body.language) if isinstance(result, Route)
+           else result.to_dict())
     if isinstance(result, Route):
         out["signal_plan"] = [s.to_dict() for s in signal_plan(result, departure=at)]
+        if body.alternatives:
+            out["alternatives"] = [
+                {**alt.to_dict(language=body.language),
+                 "signal_plan": [s.to_dict() for s in signal_plan(alt, departure=at)]}
+                for alt in routes[1:]]
     out["stale"] = state.stale
     return FastJSON(out)  # pre-serialised (orjson): the hot path skips response validation
 
@@ -62,8 +75,10 @@ def route(body: RouteRequest, state: State, _: DispatcherRole) -> FastJSON:
 def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> FastJSON:
     """Choose the hospital (ETA and saturation), route there, plan the signals, and register
     the ambulance as on its way (unless ``register`` is false or the store is down: then
-    ``registered`` is false and ``warning`` says why). 409: no hospital can take the patient,
-    or ``ambulance_id`` is already en route; 422: unknown bed type, a point off the road."""
+    ``registered`` is false and ``warning`` says why); ``alternatives: N`` adds up to N
+    alternative routes to the chosen hospital, as ``POST /v1/route``. 409: no hospital can
+    take the patient, or ``ambulance_id`` is already en route; 422: unknown bed type, a point
+    off the road."""
     at = utcnow()
     need = Need(bed_type=body.need.bed_type, capability=body.need.capability,
                 severity=body.need.severity)
@@ -74,6 +89,13 @@ def dispatch(body: DispatchRequest, state: State, _: DispatcherRole) -> FastJSON
         policy=DispatchPolicy(mode=body.policy), contraflow=body.contraflow,
         restricted_turns=body.restricted_turns, ambulance_id=body.ambulance_id)
     out: dict[str, Any] = {**decision.to_dict(), "stale": state.stale}
+    if body.alternatives:  # to the chosen hospital, on the weights the decision used
+        weights = state.router.weights("ambulance", at=at, contraflow=body.contraflow,
+                                       restricted_turns=body.restricted_turns)
+        found = search_alternatives(state.router, decision.route, weights, body.alternatives)
+        out["alternatives"] = [
+            {**alt.to_dict(), "signal_plan": [s.to_dict() for s in signal_plan(alt, departure=at)]}
+            for alt in found.routes[1:]]
     if body.register_en_route:
         record = decision.en_route()
         try:

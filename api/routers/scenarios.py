@@ -20,14 +20,33 @@ router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
 SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "scenarios"
 
 
-class RunRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+#: A variant of ``compare`` (:func:`engine.replay.scenario.parse_variant`, any case): words
+#: joined by "+" (or ","), each a destination policy, a driving or the closures on / off.
+_WORD = ("(?:nearest|saturation(?:[_-]aware)?|priority|normal|closures(?:[_-]o(?:n|ff))?"
+         "|no[_-]closures)")
+VARIANT_PATTERN = f"^ *(?:{_WORD} *)?(?:[+,] *(?:{_WORD} *)?)*$"
 
-    scenario: dict[str, Any] | None = Field(None, description="a scenario document "
-                                            "(data/scenarios/README.md)")
-    name: str | None = Field(None, description="a shipped scenario, e.g. monaco-surge",
-                             examples=["monaco-surge"])
-    compare: list[str] | None = Field(None, examples=[["nearest", "saturation_aware"]])
+
+class RunRequest(BaseModel):
+    """Exactly one of ``scenario`` (a document) or ``name`` (a shipped scenario)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [
+        {"required": ["scenario"], "properties": {"scenario": {"type": "object"},
+                                                  "name": {"type": "null"}}},
+        {"required": ["name"], "properties": {"name": {"type": "string"},
+                                              "scenario": {"type": "null"}}}]})
+
+    scenario: dict[str, Any] | None = Field(None, description="a scenario document, format "
+                                            "gyrophare-scenario/1 (data/scenarios/README.md), "
+                                            "checked by the replay engine before the run "
+                                            "starts (422 with every bad field)")
+    name: str | None = Field(None, description="a shipped scenario (404: unknown), e.g. "
+                             "monaco-surge", examples=["monaco-surge"])
+    compare: list[Annotated[str, Field(json_schema_extra={"pattern": VARIANT_PATTERN})]] | None \
+        = Field(None, description="variants to compare (default: the scenario's policy): "
+                "words joined by '+', among nearest, saturation_aware, priority, normal, "
+                "closures-on, closures-off (any case)",
+                examples=[["nearest", "saturation_aware"]])
     seeds: int = Field(1, ge=1, le=50)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +15,17 @@ from api.auth import CommandCentreRole, DispatcherRole
 from api.deps import State
 from api.models.errors import AUTH, error_responses
 from api.models.traffic import Applied, Deleted, EntryCreated, TrafficState
-from api.schemas import ChangesRequest, ReportRequest, SpeedsRequest
+from api.schemas import (
+    CSV_SPEEDS_PATTERN,
+    ChangesRequest,
+    CheckedSource,
+    ClosureFeature,
+    DocumentedAs,
+    Instant,
+    ReportRequest,
+    SpeedsRequest,
+    component_ref,
+)
 from engine.changes import change_notes
 from engine.traffic import change_from_dict, change_to_dict, closure_from_feature
 from engine.traffic import parse_segment_speed_csv as parse_csv
@@ -32,24 +44,44 @@ def _apply(state: State, changes: list[dict[str, Any]]) -> dict[str, Any]:
     return {"ids": ids, "weights_version": state.overlay.version, "notes": notes}
 
 
+_CSV_ONLY = "for a text/csv body (a JSON body gives its own)"
+
+
 @router.post("/traffic/speeds", response_model=Applied, responses=error_responses(*AUTH, 503),
-             openapi_extra={"requestBody": {"content": {
-    "application/json": {"schema": SpeedsRequest.model_json_schema()},
-    "text/csv": {"schema": {"type": "string"},
+             openapi_extra={"requestBody": {"required": True, "content": {
+    "application/json": {"schema": component_ref(SpeedsRequest)},
+    "text/csv": {"schema": {"type": "string", "pattern": CSV_SPEEDS_PATTERN,
+                            "description": "OSRM segment-speed CSV: from_osm_id,to_osm_id,"
+                            "speed_kmh[,rate] per line (an optional header line first)"},
                  "example": "from_osm_id,to_osm_id,speed_kmh\n25239340,25239343,20\n"}}}})
-async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[str, Any]:
-    """Segment speeds as JSON, or OSRM's segment-speed CSV as the body (``text/csv``)."""
+async def speeds(request: Request, state: State, _: CommandCentreRole,
+                 source: Annotated[CheckedSource | None, Query(
+                     description="who says it, " + _CSV_ONLY)] = None,
+                 starts_at: Annotated[Instant | None, Query(
+                     description="valid from (default: when applied), " + _CSV_ONLY)] = None,
+                 expires_at: Annotated[Instant | None, Query(
+                     description="valid until (default: until removed), " + _CSV_ONLY)] = None,
+                 ) -> dict[str, Any]:
+    """Segment speeds as JSON (``speeds`` and/or ``ways``, at least one), or OSRM's
+    segment-speed CSV as the body (``text/csv``, its validity window in the query string).
+    Speeds are in (0, 250] km/h, on OSM segments and ways of the map; the window as in every
+    traffic change (not already past, at most 5 years)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip()
     body = await request.body()
     if ctype in ("text/csv", "text/plain"):
-        params = request.query_params
-        window = {k: params[k] for k in ("source", "starts_at", "expires_at") if k in params}
+        window = {key: value.isoformat() if isinstance(value, datetime) else value
+                  for key, value in (("source", source), ("starts_at", starts_at),
+                                     ("expires_at", expires_at)) if value is not None}
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "the CSV body is not UTF-8 text") from None
-        change = parse_csv(text, source="csv")
+        try:
+            change = parse_csv(text, source="csv")
+        except csv.Error as exc:  # e.g. a lone carriage return inside a field
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"malformed CSV: {exc}") from None
         data = change_to_dict(change)
         data.update(window)
         changes = [data]
@@ -73,7 +105,8 @@ async def speeds(request: Request, state: State, _: CommandCentreRole) -> dict[s
 
 @router.post("/closures", status_code=status.HTTP_201_CREATED, response_model=EntryCreated,
              responses=error_responses(*AUTH, 503))
-def closures(feature: dict[str, Any], state: State, _: CommandCentreRole) -> dict[str, Any]:
+def closures(feature: Annotated[dict[str, Any], DocumentedAs(ClosureFeature)], state: State,
+             _: CommandCentreRole) -> dict[str, Any]:
     """A closure as a GeoJSON Feature: Point (with ``properties.radius_m``: 25 m when not
     given, and ``notes`` says so), LineString or Polygon (closed rings, as GeoJSON requires:
     an unclosed ring is refused); validity in ``properties.starts_at`` / ``expires_at``
@@ -111,7 +144,18 @@ def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str
 def changes(body: ChangesRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """Any batch of changes (SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure,
     FieldReport, OpenBarriers), all or nothing."""
-    return _apply(state, body.changes)
+    return _apply(state, [_integral_edges(change) for change in body.changes])
+
+
+def _integral_edges(change: dict[str, Any]) -> dict[str, Any]:
+    """A Closure's ``edges`` with integral numbers as integers: JSON has one number type, so
+    ``150.0`` is the edge id 150, as :func:`engine.changes.check_change` reads it too (the
+    overlay would refuse the float array it makes of them)."""
+    edges = change.get("edges")
+    if change.get("type") != "Closure" or not isinstance(edges, list):
+        return change
+    return {**change, "edges": [int(e) if isinstance(e, float) and e.is_integer() else e
+                                for e in edges]}
 
 
 @router.get("/traffic", response_model=TrafficState, responses=error_responses(*AUTH))

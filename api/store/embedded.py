@@ -381,8 +381,11 @@ class EmbeddedStore(Store):
     # ---------------------------------------------------------------- short-lived keys
     # In this process's memory only (the store serves one worker): never written to the file,
     # so a restart forgets them. ``_kv``: key -> (value, time.monotonic() deadline), created on
-    # first use; expired entries are swept when the table has doubled since the last sweep.
+    # first use, oldest write first; expired entries are swept when the table has doubled
+    # since the last sweep, and the oldest are dropped beyond ``KV_MAX_BYTES`` (idempotent
+    # answers of a busy day would otherwise fill the memory: Redis holds them out of process).
     _kv_lock = threading.Lock()  #: guards every instance's keys (and their lazy creation)
+    KV_MAX_BYTES = 64 << 20
 
     def _live(self, key: str) -> tuple[dict[str, tuple[str, float]], str | None]:
         """The table and ``key``'s unexpired value (hold ``_kv_lock``)."""
@@ -392,27 +395,41 @@ class EmbeddedStore(Store):
         table: dict[str, tuple[str, float]] = self.__dict__.setdefault("_kv", {})
         if len(table) > self.__dict__.get("_kv_sweep_at", 1024):
             for k in [k for k, (_, deadline) in table.items() if deadline <= now]:
-                del table[k]
+                self._kv_drop(table, k)
             self.__dict__["_kv_sweep_at"] = max(1024, 2 * len(table))
         entry = table.get(key)
         return table, entry[0] if entry is not None and entry[1] > now else None
 
-    def claim(self, key: str, value: str, ttl_s: float) -> bool:
+    def _kv_drop(self, table: dict[str, tuple[str, float]], key: str) -> None:
+        entry = table.pop(key, None)
+        if entry is not None:
+            self.__dict__["_kv_bytes"] = self.__dict__.get("_kv_bytes", 0) - len(key) - len(
+                entry[0])
+
+    def _kv_set(self, table: dict[str, tuple[str, float]], key: str, value: str,
+                ttl_s: float) -> None:
         import time
 
+        self._kv_drop(table, key)  # a rewrite moves the key to the newest end
+        table[key] = (value, time.monotonic() + ttl_s)
+        size = self.__dict__.get("_kv_bytes", 0) + len(key) + len(value)
+        self.__dict__["_kv_bytes"] = size
+        while size > self.KV_MAX_BYTES and len(table) > 1:
+            self._kv_drop(table, next(iter(table)))
+            size = self.__dict__["_kv_bytes"]
+
+    def claim(self, key: str, value: str, ttl_s: float) -> bool:
         with self._kv_lock:
             table, current = self._live(key)
             if current is not None:
                 return False
-            table[key] = (value, time.monotonic() + ttl_s)
+            self._kv_set(table, key, value, ttl_s)
             return True
 
     def remember(self, key: str, value: str, ttl_s: float) -> None:
-        import time
-
         with self._kv_lock:
             table, _ = self._live(key)
-            table[key] = (value, time.monotonic() + ttl_s)
+            self._kv_set(table, key, value, ttl_s)
 
     def recall(self, key: str) -> str | None:
         with self._kv_lock:
@@ -420,4 +437,5 @@ class EmbeddedStore(Store):
 
     def forget(self, key: str) -> None:
         with self._kv_lock:
-            self._live(key)[0].pop(key, None)
+            table, _ = self._live(key)
+            self._kv_drop(table, key)

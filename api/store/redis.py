@@ -379,7 +379,7 @@ class RedisStore(Store):
         for stream_id, fields in entries:
             event = self._event(stream_id, fields)
             text = fields.get("seq", "")
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 out.append(Record(encode_position(stream_id), 0, event))
                 continue
             seq = int(text)
@@ -434,8 +434,8 @@ class RedisStore(Store):
             return None
         stream_id, fields = page[0]
         text = fields.get("seq", "")
-        return Record(encode_position(stream_id), int(text) if text.isdigit() else 0,
-                      self._event(stream_id, fields))
+        seq = int(text) if text.isascii() and text.isdigit() else 0
+        return Record(encode_position(stream_id), seq, self._event(stream_id, fields))
 
     # ---------------------------------------------------------------- snapshots
     @staticmethod

@@ -48,6 +48,7 @@ from engine.cch.search import (
     shortest_path,
 )
 from engine.cch.topology import CCHTopology, GraphArrays, ProgressFn
+from engine.cch.via import warm_up as warm_up_via
 from engine.kernels.checks import float_array, index_array
 
 
@@ -321,3 +322,4 @@ def warm_up() -> None:
     groups = np.array([0, 1], dtype=np.int32)
     index.many_to_many(update, groups, s, one, groups, t, one)
     index.distances(update, groups, s, one, groups, t, one)
+    warm_up_via()  # via-node alternative routes (engine.cch.via)

@@ -92,6 +92,8 @@ class Extract:
     edge_flags: list[int] = field(default_factory=list)
     edge_name: list[str] = field(default_factory=list)
     edge_twin: list[int] = field(default_factory=list)
+    #: guidance tags of each edge (JSON text, ``""`` when none: :func:`tags.guidance_info`)
+    edge_info: list[str] = field(default_factory=list)
     hospitals: list[OsmHospital] = field(default_factory=list)
     restrictions: list[TurnRestriction] = field(default_factory=list)
     restriction_skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -115,6 +117,7 @@ class Extract:
         name: str,
         *,
         both: bool = True,
+        info: tuple[str, str] = ("", ""),
     ) -> None:
         """Add the edge along ``points`` and (``both``) its twin in the opposite direction,
         which carries ``F_REVERSED`` (``points`` follow the way's node order)."""
@@ -126,6 +129,7 @@ class Extract:
         self.edge_flags.append(flags[0])
         self.edge_name.append(name)
         self.edge_twin.append(first + 1 if both else -1)
+        self.edge_info.append(info[0])
         if both:
             self.edge_points.append(points[::-1])
             self.edge_way.append(way)
@@ -134,6 +138,7 @@ class Extract:
             self.edge_flags.append(flags[1] | osm_tags.F_REVERSED)
             self.edge_name.append(name)
             self.edge_twin.append(first)
+            self.edge_info.append(info[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,7 +342,7 @@ def _split_ways(
                 pts = [point(*run[j], end=j in (start, k)) for j in range(start, k + 1)]
                 ex.add_edge_pair(
                     pts, w.way_id, code, (rule.speed_forward, rule.speed_backward),
-                    (rule.flags_forward, rule.flags_backward), rule.name,
+                    (rule.flags_forward, rule.flags_backward), rule.name, info=rule.info,
                 )
                 start = k
         if i % 5000 == 0:
@@ -385,7 +390,8 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
             lat, lon = float(d["y"]), float(d["x"])
         except (KeyError, TypeError, ValueError) as exc:
             raise SourceError(f"graph node {nid!r} has no x/y coordinates") from exc
-        osm_id = int(nid) if str(nid).lstrip("-").isdigit() else -1
+        digits = str(nid).lstrip("-")
+        osm_id = int(nid) if digits.isascii() and digits.isdigit() else -1
         node_point[nid] = ex.add_point(lat, lon, osm_id, osm_tags.is_traffic_signal(d),
                                        osm_tags.interpret_control(d))
         if d.get("amenity") == "hospital":
@@ -404,11 +410,12 @@ def from_networkx(G: Any, *, progress: ProgressFn | None = None) -> Extract:
             flags |= osm_tags.F_ONEWAY
         pts = _edge_points_from_osmnx(ex, node_point, u, v, d)
         way = osm_tags._first(d.get("osmid"))
-        way_id = int(way) if way is not None and str(way).lstrip("-").isdigit() else 0
+        way_id = (int(way) if way is not None and str(way).lstrip("-").isascii()
+                  and str(way).lstrip("-").isdigit() else 0)
         e = len(ex.edge_points)
         ex.add_edge_pair(pts, way_id, osm_tags.HIGHWAY_CODE[rule.highway],
                          (rule.speed_forward,) * 2,
-                         (flags, flags), rule.name, both=False)
+                         (flags, flags), rule.name, both=False, info=rule.info)
         length = round(float(d.get("length", 0.0) or 0.0), 1)
         index[(u, v, way_id, length)] = e
         twin = index.get((v, u, way_id, length))

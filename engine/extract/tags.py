@@ -91,6 +91,8 @@ F_SERVICE_DRIVEWAY = 1 << 15  #: service=driveway|parking_aisle
 #: the edge runs against its way's node order (the twin built reversed): a node control
 #: tagged ``forward`` / ``backward`` applies to edges without / with this flag
 F_REVERSED = 1 << 16
+F_TOLL = 1 << 17  #: ``toll=yes``: OSRM's ``toll`` class (guidance, intersections)
+F_TUNNEL = 1 << 18  #: ``tunnel=*`` other than ``no``: OSRM's ``tunnel`` class
 
 FLAG_NAMES: dict[int, str] = {
     F_ONEWAY: "oneway",
@@ -110,6 +112,8 @@ FLAG_NAMES: dict[int, str] = {
     F_PRIVATE: "private",
     F_SERVICE_DRIVEWAY: "driveway",
     F_REVERSED: "reversed",
+    F_TOLL: "toll",
+    F_TUNNEL: "tunnel",
 }
 
 #: Flags that forbid an edge for ordinary cars (the ``car`` profile).
@@ -236,6 +240,8 @@ class WayRule:
     flags_forward: int
     flags_backward: int
     name: str
+    #: guidance tags per direction (:func:`guidance_info`, JSON text, ``""`` when none)
+    info: tuple[str, str] = ("", "")
 
 
 def _first(value: object) -> str | None:
@@ -319,6 +325,10 @@ def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
     junction = _first(tags.get("junction"))
     if junction in ("roundabout", "circular"):
         flags |= F_ROUNDABOUT
+    if (_first(tags.get("toll")) or "").lower() == "yes":
+        flags |= F_TOLL
+    if (_first(tags.get("tunnel")) or "no").lower() not in ("no", "false", "0"):
+        flags |= F_TUNNEL
 
     oneway = (_first(tags.get("oneway")) or "").lower()
     if oneway in ONEWAY_FORWARD:
@@ -361,7 +371,7 @@ def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
                       ("lanes:psv:forward", 1), ("lanes:bus:backward", -1),
                       ("lanes:psv:backward", -1)):
         v = _first(tags.get(key))
-        if v is not None and v.isdigit() and int(v) > 0:
+        if v is not None and v.isascii() and v.isdigit() and int(v) > 0:
             if side >= 0:
                 bus_fwd = True
             if side <= 0:
@@ -381,7 +391,54 @@ def interpret_way(tags: Mapping[str, object]) -> WayRule | None:
         bwd |= F_BUS_LANE
 
     name = _first(tags.get("name")) or _first(tags.get("ref")) or ""
-    return WayRule(highway, float(fwd_speed), float(bwd_speed), fwd, bwd, name)
+    return WayRule(highway, float(fwd_speed), float(bwd_speed), fwd, bwd, name,
+                   guidance_info(tags, direction))
+
+
+def _directed(tags: Mapping[str, object], key: str, forward: bool, direction: int
+              ) -> str | None:
+    """``key:forward`` / ``key:backward``, else ``key`` itself where it applies to this
+    direction (a one-way road's tag is for its legal direction; a two-way road's plain
+    ``turn:lanes`` / ``destination`` is read as both, as OSRM's car.lua does)."""
+    value = _first(tags.get(f"{key}:{'forward' if forward else 'backward'}"))
+    if value:
+        return value
+    plain = _first(tags.get(key))
+    if not plain:
+        return None
+    if (direction == 1 and not forward) or (direction == -1 and forward):
+        return None
+    return plain
+
+
+def guidance_info(tags: Mapping[str, object], direction: int = 0) -> tuple[str, str]:
+    """The tags turn-by-turn guidance reads, per direction ``(forward, backward)``, as
+    compact JSON (``""`` when there are none): ``ref``, ``destinations`` (OSRM's string:
+    ``destination:ref`` then ``destination``, ``"A 8: Nice, Menton"``), ``exits``
+    (``junction:ref``), ``pronunciation`` (``name:pronunciation``), ``lanes``
+    (``turn:lanes`` for that direction). ``direction``: 1 one-way forward, -1 backward."""
+    import json
+
+    out: list[str] = []
+    for forward in (True, False):
+        info: dict[str, str] = {}
+        for key, tag in (("ref", "ref"), ("exits", "junction:ref"),
+                         ("pronunciation", "name:pronunciation")):
+            value = _first(tags.get(tag))
+            if value:
+                info[key] = value.strip()
+        dest = _directed(tags, "destination", forward, direction)
+        dest_ref = _directed(tags, "destination:ref", forward, direction)
+        dest = dest.replace(";", ", ") if dest else None
+        dest_ref = dest_ref.replace(";", ", ") if dest_ref else None
+        if dest or dest_ref:
+            info["destinations"] = (f"{dest_ref}: {dest}" if dest and dest_ref
+                                    else str(dest or dest_ref))
+        lanes = _directed(tags, "turn:lanes", forward, direction)
+        if lanes:
+            info["lanes"] = lanes
+        out.append(json.dumps(info, ensure_ascii=False, sort_keys=True) if info else "")
+    return out[0], out[1]
 
 
 def interpret_barrier(tags: Mapping[str, object]) -> int:
