@@ -206,7 +206,7 @@ def change_from_dict(data: Mapping[str, Any]) -> Change:
     if cls is WaySpeeds and isinstance(args.get("speeds"), Mapping):
         speeds: dict[int, Any] = {}
         for k, v in args["speeds"].items():
-            way = _integer(k, text=True)
+            way = exact_integer(k, text=True)
             if way is None or not 0 < way <= _MAX_OSM_ID:
                 errors.append(f"{kind}.speeds: {describe(k)} is not an OSM way id (a positive "
                               "integer)")
@@ -234,7 +234,11 @@ def parse_segment_speed_csv(text: str, *, source: str = "csv", **window: Any) ->
     """
     rows: list[tuple[int, int, float]] = []
     errors: list[str] = []
-    for lineno, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        lines = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:  # e.g. a lone carriage return inside a field
+        raise TrafficInputError([f"malformed CSV: {exc}"]) from None
+    for lineno, row in enumerate(lines, start=1):
         if not row or all(not c.strip() for c in row) or row[0].lstrip().startswith("#"):
             continue
         if len(row) < 3:
@@ -348,7 +352,7 @@ def check_change(change: Change) -> list[str]:
             errors.append(f"radius_m must be a number of metres in (0, {MAX_RADIUS_M:.0f}], "
                           f"got {describe(change.radius_m)}")
         if change.edges is not None and (not isinstance(change.edges, list | tuple) or not all(
-                _integer(e) is not None for e in change.edges)):
+                exact_integer(e) is not None for e in change.edges)):
             errors.append("edges must be a list of integer edge ids")
         if change.edges is None and change.geometry is None:
             errors.append("give a geometry (GeoJSON Point, LineString or Polygon) or edges")
@@ -383,7 +387,7 @@ def _check_segments(speeds: object) -> list[str]:
                           f"{got}")
         else:
             for name, value in (("from_osm_id", row[0]), ("to_osm_id", row[1])):
-                osm = _integer(value)
+                osm = exact_integer(value)
                 if osm is None or not 0 < osm <= _MAX_OSM_ID:
                     errors.append(f"segment {k}: {name} must be an OSM node id (a positive "
                                   f"integer), got {describe(value)}")
@@ -401,7 +405,7 @@ def _is_number(value: object) -> bool:
         float(value))
 
 
-def _integer(value: object, *, text: bool = False) -> int | None:
+def exact_integer(value: object, *, text: bool = False) -> int | None:
     """``value`` as an exact integer (``3``, ``3.0``, a NumPy integer; with ``text``, also
     ``"3"``: JSON object keys), else ``None`` (``3.5``, ``True``, ``"3"``)."""
     if isinstance(value, bool):

@@ -57,6 +57,7 @@ from engine.changes import (
     check_factor,
     class_codes,
     closure_from_feature,
+    exact_integer,
     parse_segment_speed_csv,
     validate_geometry,
 )
@@ -631,9 +632,12 @@ class TrafficOverlay:
                 dict(change.geometry)
         if isinstance(change, Closure):
             if change.edges is not None:
-                edges = np.asarray(change.edges)
-                if edges.ndim != 1 or (len(edges) and edges.dtype.kind not in "iu"):
+                # JSON has one number type: 150.0 is the edge id 150, as check_change reads it
+                ids = ([exact_integer(e) for e in change.edges]
+                       if isinstance(change.edges, list | tuple) else None)
+                if ids is None or any(i is None for i in ids):
                     raise TrafficInputError(["edges must be a list of integer edge ids"])
+                edges = np.asarray(ids, dtype=np.int64)
                 bad = edges[(edges < 0) | (edges >= g.n_edges)]
                 if len(bad):
                     raise TrafficInputError([f"unknown edge ids {bad[:5].tolist()} (the graph "

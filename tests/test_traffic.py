@@ -402,3 +402,19 @@ def test_changes_round_trip_through_json(router: Router) -> None:
         change_from_dict({"type": "Closure", "edges": [1], "colour": "red"})
     with pytest.raises(TrafficInputError, match="time zone"):
         change_from_dict({"type": "Closure", "edges": [1], "starts_at": "2026-01-01T08:00"})
+
+
+def test_closure_edges_as_integral_numbers_are_edge_ids(monaco) -> None:
+    """JSON has one number type: ``150.0`` is edge 150 for the overlay as for the validator;
+    ``150.5``, ``True`` and text are refused with the same message."""
+    overlay = TrafficOverlay(monaco)
+    entry = overlay.get(overlay.apply(Closure(edges=[150.0, 151]), at=T0)[0])
+    assert entry.edges.tolist() == [150, 151] and entry.edges.dtype == np.int64
+    for bad in ([150.5], [True], ["150"]):
+        with pytest.raises(TrafficInputError, match="integer edge ids"):
+            overlay.apply(Closure(edges=bad), at=T0)
+
+
+def test_malformed_csv_is_a_traffic_input_error() -> None:
+    with pytest.raises(TrafficInputError, match="malformed CSV"):
+        parse_segment_speed_csv("1,2,30\r4,5,6")  # a lone carriage return inside a line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -77,11 +76,7 @@ async def speeds(request: Request, state: State, _: CommandCentreRole,
         except UnicodeDecodeError:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 "the CSV body is not UTF-8 text") from None
-        try:
-            change = parse_csv(text, source="csv")
-        except csv.Error as exc:  # e.g. a lone carriage return inside a field
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"malformed CSV: {exc}") from None
+        change = parse_csv(text, source="csv")
         data = change_to_dict(change)
         data.update(window)
         changes = [data]
@@ -144,18 +139,7 @@ def reports(body: ReportRequest, state: State, _: CommandCentreRole) -> dict[str
 def changes(body: ChangesRequest, state: State, _: CommandCentreRole) -> dict[str, Any]:
     """Any batch of changes (SegmentSpeeds, WaySpeeds, AreaFactor, ClassFactor, Closure,
     FieldReport, OpenBarriers), all or nothing."""
-    return _apply(state, [_integral_edges(change) for change in body.changes])
-
-
-def _integral_edges(change: dict[str, Any]) -> dict[str, Any]:
-    """A Closure's ``edges`` with integral numbers as integers: JSON has one number type, so
-    ``150.0`` is the edge id 150, as :func:`engine.changes.check_change` reads it too (the
-    overlay would refuse the float array it makes of them)."""
-    edges = change.get("edges")
-    if change.get("type") != "Closure" or not isinstance(edges, list):
-        return change
-    return {**change, "edges": [int(e) if isinstance(e, float) and e.is_integer() else e
-                                for e in edges]}
+    return _apply(state, body.changes)
 
 
 @router.get("/traffic", response_model=TrafficState, responses=error_responses(*AUTH))
