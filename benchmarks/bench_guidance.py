@@ -230,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     for (ly, lx), c in pairs_count.most_common(15):
         lines.append(f"| {ly} | {lx} | {c} | {'; '.join(examples.get((ly, lx), []))} |")
     lines += ["", f"gyrophare route + guidance: {1000 * t_guid / max(routed, 1):.2f} ms per "
-              "route (mean, all routed pairs, this process)."]
+              "route (mean, all routed pairs, this process: a Router without CCH, guidance "
+              "asked of the rules the first time a route passes a junction, the table "
+              "read after; timings are noisy on a shared machine)."]
     if not math.isfinite(t_guid):
         lines.append("")
     lines += ["", *EXPLANATION.splitlines()]
@@ -239,36 +241,40 @@ def main(argv: list[str] | None = None) -> None:
 
 EXPLANATION = """## Why they differ
 
-gyrophare's guidance (`engine/guidance.py`) follows osrm-backend's handlers in their main
-rules (obvious turns, name announcements, forks, end of road, ramps, roundabout types and
-exit counting) but not everything OSRM does; read the tables above with this in mind.
+gyrophare's guidance (`engine/guidance.py`, the junction rules) follows osrm-backend's
+handlers in their main rules (obvious turns, name announcements, forks, end of road, ramps,
+roundabout types and exit counting), and `engine/guidance_collapse.py` its main
+post-processing (`collapseTurnInstructions`: U-turns over a median, name oscillations, a
+short name change before a maneuver, a maneuver onto a short stretch before a name change;
+`suppressShortNameSegments`: `new name` steps under 105 m or onto the name before). Not
+everything OSRM does; read the tables above with this in mind.
 
-1. **Name changes OSRM stays silent about** (the "(none)" row: `new name straight` /
-   `slight` where OSRM says nothing, about half of the points only gyrophare announces).
-   OSRM post-processes its steps (`collapseTurnInstructions`, `postProcess`): a name change
-   followed shortly by a turn, a short stretch with another name, a name change right after
-   depart are folded into the neighbouring step. gyrophare announces every name change at
-   its junction; a driver hears one more "Continue onto X". Similarly `turn straight` onto a
-   through street where OSRM's through-street test is stricter.
+1. **Where steps start**: the "(none)" rows on either side. gyrophare never folds a step
+   whose junction is a turn of 60 degrees or more with another way to go (its promise, the
+   table above), where OSRM does (`closeChoicelessTurnAfterTurn`, `doubleChoiceless`,
+   staggered intersections, sliproads: not implemented); and where OSRM's angles put a turn
+   at the junction before or after gyrophare's, both engines announce it, at two points
+   the comparison does not match (`turn right` against "(none)" next to "(none)" against
+   `turn slight right`). Some name changes OSRM still folds (its name comparison knows
+   street suffixes, `requiresNameAnnounced`), and `turn straight` onto a through street
+   where OSRM's through-street test is stricter.
 2. **End of road versus turn**: where OSRM says `turn right` / `left` gyrophare often says
    `end of road` (and the reverse). Both test a T (two roads about 90 degrees off, on
-   opposite sides), but OSRM measures angles at a representative coordinate further along
-   the roads (lane count based, `coordinate_extractor`) and first looks for an obvious road
-   with a longer rule list (`findObviousTurn`); gyrophare measures the first 10 m.
-3. **Small roundabouts**: OSRM announces some rings gyrophare treats as a `roundabout turn`
-   (15 m radius at most, at most four single-road arms) as a `roundabout` followed by an
-   `exit roundabout` step (the `exit roundabout right / sharp right` rows where gyrophare
-   has no step). OSRM's `qualifiesAsRoundaboutIntersection` also checks the arms' angles.
-   Where both count exits, the numbers agree in the share given above (the rest: rings
-   split into several OSM ways, or an arm OSRM does not count as an exit).
-4. **Slight turns and forks near the thresholds**: `turn slight left / right` against
-   `fork` or `turn straight`: the modifiers switch at 10 and 40 degrees, so a few degrees
-   of measurement (10 m here, OSRM's extractor there) change the word; OSRM's fork test
-   also looks at the lanes and the road priorities in more cases.
-5. **U-turns over a median**: OSRM collapses a sharp turn onto a short link and the turn
-   back (a dual carriageway's U-turn) into one `uturn`; gyrophare announces the sharp turns
-   it is made of (its `uturn` is back on the same road or onto the other carriageway of the
-   same street at once).
+   opposite sides; gyrophare, as OSRM finding the street obvious, not where the street
+   arrived by goes on along one of them), but OSRM measures angles at a representative
+   coordinate further along the roads (lane count based, `coordinate_extractor`) and first
+   looks for an obvious road with a longer rule list (`findObviousTurn`); gyrophare
+   measures the first 10 m.
+3. **Modifiers near the thresholds**: `slight right` against `right` or `straight`, at
+   roundabout entries and exits above all, and `turn slight left / right` against `fork`
+   or `turn straight`: the modifiers switch at 10, 40 and 120 degrees, so a few degrees of
+   measurement (10 m here, OSRM's extractor there) change the word; OSRM's fork test also
+   looks at the lanes and the road priorities in more cases.
+4. **Roundabouts**: a ring is a `roundabout turn` (no exit step) only when it is small
+   (15 m radius at most), has at most four arms, one road per arm, and the arms leave in
+   well distinct directions (OSRM `qualifiesAsRoundaboutIntersection`); where OSRM counts
+   an arm gyrophare does not (a one-way road only entering the ring), the type or the exit
+   number still differ. Where both count exits, the numbers agree in the share given above.
 
 Not compared: depart / arrive (always both), names, intersections and lanes."""
 

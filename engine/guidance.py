@@ -32,6 +32,11 @@ Every step lists the junctions it passes (OSRM intersections: bearings, which ro
 entered, in, out, the classes of the road left, lanes from ``turn:lanes``) and the OSM tags
 guidance reads (``ref``, ``destinations``, ``exits``, ``pronunciation``).
 :func:`instruction` writes a step in English or French.
+
+This module holds the rules, per road pair (:func:`decide`, :func:`intersection`);
+:mod:`engine.guidance_steps` turns a route into steps with them (through a table that keeps
+every answer, since the rules depend on the road pair and the static graph only) and
+:mod:`engine.guidance_collapse` folds the steps OSRM's post-processing would not announce.
 """
 
 from __future__ import annotations
@@ -39,14 +44,15 @@ from __future__ import annotations
 import math
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from engine.extract import tags
-from engine.graph import RoadGraph, bearing_deg
-from engine.results import Intersection, Maneuver, Step
+from engine.graph import RoadGraph
+from engine.results import Intersection, Step
 from engine.turns import road_bearings
 
 #: metres of road measured for a guidance angle (OSRM ``DESIRED_SEGMENT_LENGTH``)
@@ -80,7 +86,7 @@ _RANK = {_HC[c]: r for c, r in (
 
 # ------------------------------------------------------------------------------ per graph
 @dataclass(eq=False)
-class _View:
+class View:
     """What guidance reads of a graph, computed once per graph."""
 
     g: RoadGraph
@@ -92,12 +98,17 @@ class _View:
     n_roads: np.ndarray
     car_forbidden_arc: np.ndarray  # per turn arc: forbidden for cars by a restriction
     rings: dict[int, tuple[str, str, float, int]]  # ring edge -> (type, name, radius, arms)
+    #: ``g.edge_info`` parsed once per distinct info text (``info_id``), shared: read only
+    infos: dict[int, dict[str, str]] = field(default_factory=dict)
+    #: ``g.names`` as Python strings
+    names: list[str] = field(default_factory=list)
 
 
-_VIEWS: weakref.WeakKeyDictionary[RoadGraph, _View] = weakref.WeakKeyDictionary()
+_VIEWS: weakref.WeakKeyDictionary[RoadGraph, View] = weakref.WeakKeyDictionary()
 
 
-def _view(g: RoadGraph) -> _View:
+def view(g: RoadGraph) -> View:
+    """The guidance view of ``g`` (built on first use, kept while the graph lives)."""
     v = _VIEWS.get(g)
     if v is not None:
         return v
@@ -114,16 +125,33 @@ def _view(g: RoadGraph) -> _View:
     from engine.extract.restrictions import RC_CAR
 
     forbidden = (tg.forbid & np.uint8(RC_CAR)) != 0
-    v = _View(g, leave, arrive, car_ok, barrier, ring, n_roads, forbidden, {})
+    v = View(g, leave, arrive, car_ok, barrier, ring, n_roads, forbidden, {},
+             names=[str(x) for x in g.names])
     _VIEWS[g] = v
     return v
+
+
+_NO_TAGS: dict[str, str] = {}
+
+
+def edge_tags(g: RoadGraph, e: int) -> dict[str, str]:
+    """``g.edge_info(e)``, its JSON parsed once per graph and distinct text (the dict is
+    shared: read it, never change it)."""
+    if g.info_id is None or g.infos is None:
+        return _NO_TAGS
+    i = int(g.info_id[e])
+    infos = view(g).infos
+    hit = infos.get(i)
+    if hit is None:
+        hit = infos[i] = g.edge_info(e)
+    return hit
 
 
 def _dev(x: float) -> float:
     return abs(x) if not math.isnan(x) else 0.0
 
 
-def turn_angle(v: _View, e_in: int, f: int) -> float:
+def turn_angle(v: View, e_in: int, f: int) -> float:
     """Degrees from road ``e_in``'s arrival to road ``f``'s departure, positive to the
     right, in ``(-180, 180]`` (0 when a road has no length)."""
     a = ((float(v.leave[f]) - float(v.arrive[e_in]) + 180.0) % 360.0) - 180.0
@@ -149,7 +177,7 @@ def _out_edges(g: RoadGraph, node: int) -> range:
     return range(int(g.first_out[node]), int(g.first_out[node + 1]))
 
 
-def _allowed(v: _View, e_in: int, f: int) -> bool:
+def _allowed(v: View, e_in: int, f: int) -> bool:
     """A car may turn from ``e_in`` into ``f`` (legal road, no restriction forbids it)."""
     if not v.car_ok[f]:
         return False
@@ -162,7 +190,7 @@ def _allowed(v: _View, e_in: int, f: int) -> bool:
     return True
 
 
-def _is_uturn(v: _View, e_in: int, f: int) -> bool:
+def _is_uturn(v: View, e_in: int, f: int) -> bool:
     g = v.g
     if int(g.twin[e_in]) == f:
         return True
@@ -170,7 +198,7 @@ def _is_uturn(v: _View, e_in: int, f: int) -> bool:
     return bool(same and _dev(turn_angle(v, e_in, f)) >= 150.0)
 
 
-def choices(v: _View, e_in: int, f: int) -> list[int]:
+def choices(v: View, e_in: int, f: int) -> list[int]:
     """The other roads a car could take instead of ``f`` after ``e_in`` (no U-turn)."""
     g = v.g
     node = int(g.tail[f])
@@ -180,7 +208,7 @@ def choices(v: _View, e_in: int, f: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------ roundabouts
-def _ring(v: _View, start: int) -> tuple[str, str, float, int]:
+def ring_of(v: View, start: int) -> tuple[str, str, float, int]:
     """``(type, name, radius, arms)`` of the ring edge ``start`` belongs to."""
     hit = v.rings.get(start)
     if hit is not None:
@@ -205,15 +233,23 @@ def _ring(v: _View, start: int) -> tuple[str, str, float, int]:
     name = max(set(names), key=names.count) if names else ""
     arms = 0
     one_road_per_arm = True
+    exit_bearings = []
     for e in edges:
         node = int(g.tail[e])
         others = [h for h in _out_edges(g, node) if not v.ring[h] and not v.barrier[h]]
         if others:
             arms += 1
             one_road_per_arm &= len(others) == 1
+            b = float(v.leave[others[0]])
+            exit_bearings.append(0.0 if math.isnan(b) else b)
+    exit_bearings.sort()
+    # OSRM qualifiesAsRoundaboutIntersection: the arms leave in well distinct directions
+    distinct = all(b - a > NARROW_TURN_ANGLE
+                   for a, b in pairwise(exit_bearings))
     if name and radius > MAX_ROUNDABOUT_RADIUS:
         kind = "rotary"
-    elif radius <= MAX_ROUNDABOUT_INTERSECTION_RADIUS and arms <= 4 and one_road_per_arm:
+    elif (radius <= MAX_ROUNDABOUT_INTERSECTION_RADIUS and arms <= 4 and one_road_per_arm
+          and distinct):
         kind = "roundabout turn"
     else:
         kind = "roundabout"
@@ -223,7 +259,7 @@ def _ring(v: _View, start: int) -> tuple[str, str, float, int]:
     return out
 
 
-def _exits_passed(v: _View, E: Sequence[int], first: int, last: int) -> int:
+def exits_passed(v: View, E: Sequence[int], first: int, last: int) -> int:
     """Exits a car may take at the ring junctions passed from ring leg ``first`` to ring
     leg ``last`` (the junction at the end of ``last`` not included)."""
     g = v.g
@@ -237,8 +273,8 @@ def _exits_passed(v: _View, E: Sequence[int], first: int, last: int) -> int:
 
 
 # ------------------------------------------------------------------------------ decisions
-@dataclass
-class _Decision:
+@dataclass(frozen=True)
+class Decision:
     type: str
     modifier: str | None
     exit: int | None = None
@@ -251,8 +287,8 @@ class _Decision:
 def _name_ref(g: RoadGraph, e: int) -> tuple[str, str, str, str]:
     """``(name, ref, pronunciation, exits)`` as OSM tags them (the graph's name is the
     ``ref`` for a way without a ``name``)."""
-    info = g.edge_info(e)
-    name = str(g.names[g.name_id[e]])
+    info = edge_tags(g, e)
+    name = view(g).names[int(g.name_id[e])]
     ref = info.get("ref", "")
     if name and name == ref:
         name = ""
@@ -262,7 +298,7 @@ def _name_ref(g: RoadGraph, e: int) -> tuple[str, str, str, str]:
 def requires_name_announced(g: RoadGraph, e_in: int, f: int) -> bool:
     """OSRM's ``requiresNameAnnounced`` (without its street-suffix table): whether going
     from road ``e_in`` to road ``f`` changes the name a driver must be told."""
-    if g.name_id[e_in] == g.name_id[f] and g.edge_info(e_in) == g.edge_info(f):
+    if g.name_id[e_in] == g.name_id[f] and edge_tags(g, e_in) == edge_tags(g, f):
         return False
     fn, fr, fp, fx = _name_ref(g, e_in)
     tn, tr, tp, tx = _name_ref(g, f)
@@ -291,7 +327,7 @@ def _same_street(g: RoadGraph, e_in: int, f: int) -> bool:
             and not requires_name_announced(g, e_in, f))
 
 
-def _obvious_of_two(v: _View, e_in: int, f: int, h: int) -> bool:
+def _obvious_of_two(v: View, e_in: int, f: int, h: int) -> bool:
     """OSRM ``isObviousOfTwo``: taking ``f`` is obvious with ``h`` the alternative."""
     g = v.g
     rank_in, rank_f, rank_h = (_RANK.get(int(g.highway[x]), 8) for x in (e_in, f, h))
@@ -306,7 +342,7 @@ def _obvious_of_two(v: _View, e_in: int, f: int, h: int) -> bool:
     return (dev_h > 1.4 * dev_f) and dev_h - dev_f > FUZZY_ANGLE
 
 
-def _obvious(v: _View, e_in: int, f: int, others: list[int]) -> bool:
+def _obvious(v: View, e_in: int, f: int, others: list[int]) -> bool:
     """Taking ``f`` needs no instruction of its own: it deviates less than
     :data:`OBVIOUS_MAX_DEV` and is obvious against every other road that matters."""
     g = v.g
@@ -326,7 +362,7 @@ def _obvious(v: _View, e_in: int, f: int, others: list[int]) -> bool:
             and all(_dev(turn_angle(v, e_in, h)) > dev_f for h in rel))
 
 
-def _fork(v: _View, e_in: int, f: int, others: list[int]) -> str | None:
+def _fork(v: View, e_in: int, f: int, others: list[int]) -> str | None:
     """The fork modifier of ``f`` when the roads ahead split into two or three similar
     branches (OSRM ``findFork``), else ``None``."""
     g = v.g
@@ -362,16 +398,19 @@ def _fork(v: _View, e_in: int, f: int, others: list[int]) -> str | None:
     return "straight"
 
 
-def _end_of_road(v: _View, e_in: int, f: int) -> bool:
+def _end_of_road(v: View, e_in: int, f: int) -> bool:
     """OSRM ``isEndOfRoad``: three roads, the one arrived by and two going off about 90
-    degrees right and left."""
+    degrees right and left, and the street arrived by does not go on along one of them
+    (OSRM then finds that one obvious: ``continue`` there, ``turn`` onto the other)."""
     g = v.g
     node = int(g.tail[f])
     if int(v.n_roads[node]) != 3:
         return False
     twin = int(g.twin[e_in])
-    sides = [turn_angle(v, e_in, h) for h in _out_edges(g, node)
-             if not v.barrier[h] and h != twin]
+    ahead = [h for h in _out_edges(g, node) if not v.barrier[h] and h != twin]
+    if any(_same_street(g, e_in, h) for h in ahead):
+        return False
+    sides = [turn_angle(v, e_in, h) for h in ahead]
     sides += [_reverse_angle(v, e_in, h) for h in _in_only(g, node) if h != e_in]
     if len(sides) != 2:
         return False
@@ -386,7 +425,7 @@ def _mode_changes(g: RoadGraph, e_in: int, f: int) -> bool:
     return bool((g.flags[e_in] & bits) != (g.flags[f] & bits))
 
 
-def decide(v: _View, e_in: int, f: int) -> _Decision | None:
+def decide(v: View, e_in: int, f: int) -> Decision | None:
     """The maneuver turning from road ``e_in`` into road ``f`` (neither on a ring), or
     ``None`` when the driver just drives on."""
     g = v.g
@@ -398,34 +437,34 @@ def decide(v: _View, e_in: int, f: int) -> _Decision | None:
     onto_ramp = hw_out in _RAMPS and hw_in not in _RAMPS
     ramp = "off ramp" if hw_in in _MOTORWAYS else "on ramp"
     if _is_uturn(v, e_in, f):
-        return _Decision("continue" if same_street else "turn", "uturn")
+        return Decision("continue" if same_street else "turn", "uturn")
     others = choices(v, e_in, f)
     node = int(g.tail[f])
     if onto_ramp:
-        return _Decision(ramp, mod)
+        return Decision(ramp, mod)
     if not others or _obvious(v, e_in, f, others):
         # no choice, or the obvious way on: only a change the driver must know about
         if _mode_changes(g, e_in, f):
-            return _Decision("notification", mod)
+            return Decision("notification", mod)
         if not announce:
             return None
         if not others and int(v.n_roads[node]) < 3:
-            return _Decision("new name", mod)
+            return Decision("new name", mod)
         name_out = int(g.name_id[f])
         through = name_out > 0 and any(
             int(g.name_id[h]) == name_out and h not in (f, int(g.twin[f]), int(g.twin[e_in]))
             for h in _out_edges(g, node))
         if through:
             if hw_in in _RAMPS and hw_out in _MOTORWAYS:
-                return _Decision("merge", "slight right" if angle < 0 else "slight left")
-            return _Decision("turn", "straight" if abs(angle) < NARROW_TURN_ANGLE else mod)
-        return _Decision("new name", mod)
+                return Decision("merge", "slight right" if angle < 0 else "slight left")
+            return Decision("turn", "straight" if abs(angle) < NARROW_TURN_ANGLE else mod)
+        return Decision("new name", mod)
     fork = _fork(v, e_in, f, others)
     if fork is not None:
-        return _Decision("fork", fork)
+        return Decision("fork", fork)
     if _end_of_road(v, e_in, f):
-        return _Decision("end of road", "right" if angle > 0 else "left")
-    return _Decision("continue" if same_street else "turn", mod)
+        return Decision("end of road", "right" if angle > 0 else "left")
+    return Decision("continue" if same_street else "turn", mod)
 
 
 def _in_only(g: RoadGraph, node: int) -> list[int]:
@@ -434,7 +473,7 @@ def _in_only(g: RoadGraph, node: int) -> list[int]:
     return [int(e) for e in ids if g.twin[e] < 0 and g.highway[e] != _HC["barrier"]]
 
 
-def _reverse_angle(v: _View, e_in: int, h: int) -> float:
+def _reverse_angle(v: View, e_in: int, h: int) -> float:
     """Angle towards a road ``h`` that only arrives at the junction (its reverse bearing)."""
     b = (float(v.arrive[h]) + 180.0) % 360.0
     a = ((b - float(v.arrive[e_in]) + 180.0) % 360.0) - 180.0
@@ -482,11 +521,11 @@ def classes(g: RoadGraph, e: int) -> list[str]:
     return out
 
 
-def _loc(g: RoadGraph, node: int) -> list[float]:
+def node_location(g: RoadGraph, node: int) -> list[float]:
     return [round(float(g.point_lon[node]), 6), round(float(g.point_lat[node]), 6)]
 
 
-def intersection(v: _View, e_in: int, f: int) -> Intersection:
+def intersection(v: View, e_in: int, f: int) -> Intersection:
     """The junction at the end of ``e_in`` where the route takes ``f``."""
     g = v.g
     node = int(g.tail[f])
@@ -510,165 +549,14 @@ def intersection(v: _View, e_in: int, f: int) -> Intersection:
         items.append((in_b, False, "in"))
     items.sort(key=lambda x: x[0])
     bearings = [b for b, _, _ in items]
-    out = Intersection(_loc(g, node), bearings, [e for _, e, _ in items],
+    out = Intersection(node_location(g, node), bearings, [e for _, e, _ in items],
                        in_=next(i for i, x in enumerate(items) if x[2] == "in"),
                        out=next(i for i, x in enumerate(items) if x[2] == "out"),
                        classes=classes(g, f))
-    info = g.edge_info(e_in)
+    info = edge_tags(g, e_in)
     if "lanes" in info:
         out.lanes = lanes(info["lanes"], modifier(turn_angle(v, e_in, f)))
     return out
-
-
-# ------------------------------------------------------------------------------ steps
-def _bearing(a: Sequence[float], b: Sequence[float]) -> float:
-    return float(bearing_deg(a[1], a[0], b[1], b[0]))
-
-
-def build_steps(graph: RoadGraph, E: np.ndarray, leg_len: np.ndarray, leg_time: np.ndarray,
-                leg_turn: np.ndarray, coords: list[list[float]], start: list[float],
-                end: list[float], extra_turn_s: float = 0.0) -> tuple[list[Step], Step]:
-    """Steps (the last one ``arrive``, returned apart) of a route driving edges ``E`` (its
-    kept legs: length, road time and the time of the turn entering each), whose geometry
-    is ``coords``, from ``start`` to ``end`` (``[lon, lat]``). ``extra_turn_s``: turn time
-    of a dropped last leg, counted in the last step."""
-    v = _view(graph)
-    g = graph
-    n = len(E)
-    E_list = [int(e) for e in E]
-    decisions: dict[int, _Decision] = {}
-    k = 1
-    # a route starting on a ring: its exit is announced
-    if n and v.ring[E_list[0]]:
-        j = 0
-        while j + 1 < n and (v.ring[E_list[j + 1]] or v.barrier[E_list[j + 1]]):
-            j += 1
-        if j + 1 < n:
-            kind = _ring(v, E_list[0])[0]
-            if kind != "roundabout turn":
-                exits = _exits_passed(v, E_list, 0, j) + 1
-                decisions[j + 1] = _Decision(
-                    "exit rotary" if kind == "rotary" else "exit roundabout",
-                    modifier(turn_angle(v, E_list[j], E_list[j + 1])), exits)
-            else:
-                decisions[j + 1] = _Decision(
-                    "turn", modifier(turn_angle(v, E_list[j], E_list[j + 1])))
-        k = j + 2
-    while k < n:
-        f = E_list[k]
-        if v.barrier[f]:
-            k += 1
-            continue
-        j0 = k - 1
-        while j0 > 0 and v.barrier[E_list[j0]]:
-            j0 -= 1
-        e_in = E_list[j0]
-        if v.ring[f] and not v.ring[e_in]:
-            j = k
-            while j + 1 < n and (v.ring[E_list[j + 1]] or v.barrier[E_list[j + 1]]):
-                j += 1
-            exit_leg = j + 1 if j + 1 < n else None
-            kind, ring_name, _, _ = _ring(v, f)
-            if exit_leg is not None:
-                count: int | None = _exits_passed(v, E_list, k, j) + 1
-                x = E_list[exit_leg]
-                overall = ((float(v.leave[x]) - float(v.arrive[e_in]) + 180.0) % 360.0) - 180.0
-                mod = modifier(0.0 if math.isnan(overall) else overall)
-            else:
-                count = None
-                mod = modifier(turn_angle(v, e_in, f))
-            if kind == "roundabout turn":  # announced as the turn it amounts to
-                decisions[k] = _Decision("roundabout turn", mod, count,
-                                         name_edge=E_list[exit_leg] if exit_leg else f)
-            else:  # OSRM: the modifier says how the ring is entered
-                decisions[k] = _Decision(kind, modifier(turn_angle(v, e_in, f)), count,
-                                         ring_name=ring_name,
-                                         rotary=kind == "rotary")
-                if exit_leg is not None:
-                    decisions[exit_leg] = _Decision(
-                        f"exit {kind}", modifier(turn_angle(v, E_list[j], E_list[exit_leg])),
-                        count)
-            k = (exit_leg + 1) if exit_leg is not None else n
-            continue
-        if v.ring[f]:  # along the ring
-            k += 1
-            continue
-        d = decide(v, e_in, f)
-        if d is not None:
-            decisions[k] = d
-        k += 1
-
-    starts = [0, *sorted(decisions)]
-    bounds = [*starts[1:], n]
-    steps: list[Step] = []
-    for idx, (a, b) in enumerate(zip(starts, bounds, strict=True)):
-        dist = float(leg_len[a:b].sum())
-        turn = float(leg_turn[a:b].sum())
-        if idx == len(starts) - 1:
-            turn += extra_turn_s
-        dur = float(leg_time[a:b].sum()) + turn
-        first = E_list[a] if n else 0
-        info = g.edge_info(first) if n else {}
-        if idx == 0:
-            after = _first_bearing(coords)
-            man = Maneuver("depart", [round(start[0], 6), round(start[1], 6)], 0.0, after)
-            inters = [Intersection(man.location, [round(after) % 360], [True], out=0,
-                                   classes=classes(g, first) if n else [])]
-            name_e = first
-            dec = _Decision("depart", None)
-        else:
-            dec = decisions[a]
-            j0 = a - 1
-            while j0 > 0 and v.barrier[E_list[j0]]:
-                j0 -= 1
-            e_in = E_list[j0]
-            node = int(g.tail[first])
-            before = float(v.arrive[e_in]) if not math.isnan(v.arrive[e_in]) else 0.0
-            after = float(v.leave[first]) if not math.isnan(v.leave[first]) else before
-            man = Maneuver(dec.type, _loc(g, node), before, after, dec.modifier, dec.exit)
-            inters = [intersection(v, e_in, first)]
-            name_e = dec.name_edge if dec.name_edge >= 0 else first
-        for i in range(a + 1, b):
-            e_prev, e = E_list[i - 1], E_list[i]
-            if v.barrier[e] or v.barrier[e_prev]:
-                continue
-            if int(v.n_roads[int(g.tail[e])]) >= 3 or (g.flags[e] & np.uint32(
-                    tags.F_TUNNEL | tags.F_TOLL)) != (g.flags[e_prev] & np.uint32(
-                    tags.F_TUNNEL | tags.F_TOLL)):
-                inters.append(intersection(v, e_prev, e))
-        name = str(g.names[g.name_id[name_e]]) if n else ""
-        if dec.ring_name:
-            name = dec.ring_name
-        loc = man.location if idx else [start[0], start[1]]
-        steps.append(Step(
-            name, dist, dur, loc, turn, maneuver=man, intersections=inters,
-            ref=info.get("ref", ""), destinations=info.get("destinations", ""),
-            exits=info.get("exits", ""), rotary_name=dec.ring_name if dec.rotary else "",
-            pronunciation=info.get("pronunciation", ""),
-            mode="contraflow" if n and g.flags[first] & np.uint32(tags.F_AGAINST_ONEWAY)
-            else "driving", first_edge=a))
-    before = _last_bearing(coords)
-    loc = [round(end[0], 6), round(end[1], 6)]
-    arrive = Step(steps[-1].name if steps else "", 0.0, 0.0, loc, 0.0,
-                  maneuver=Maneuver("arrive", loc, before, 0.0),
-                  intersections=[Intersection(loc, [round(before + 180.0) % 360], [True],
-                                              in_=0)],
-                  first_edge=-1)
-    return steps, arrive
-
-
-def _first_bearing(coords: list[list[float]]) -> float:
-    for p in coords[1:]:
-        if p != coords[0]:
-            return _bearing(coords[0], p)
-    return 0.0
-
-
-def _last_bearing(coords: list[list[float]]) -> float:
-    for p in reversed(coords[:-1]):
-        if p != coords[-1]:
-            return _bearing(p, coords[-1])
-    return 0.0
 
 
 # ------------------------------------------------------------------------------ checks
@@ -676,7 +564,7 @@ def unannounced_turns(graph: RoadGraph, edges: Sequence[int], steps: Sequence[St
                       min_angle: float = OBVIOUS_MAX_DEV) -> list[tuple[int, float]]:
     """``(edge index, angle)`` of every turn of ``min_angle`` degrees or more, at a junction
     where a car had another road to take (rings aside), that starts no step."""
-    v = _view(graph)
+    v = view(graph)
     starts = {s.first_edge for s in steps}
     out = []
     for k in range(1, len(edges)):

@@ -591,11 +591,16 @@ class Router:
         return Table(values, W.metric, src, dst, profile=W.profile, weights_version=W.version)
 
     def _matrix(self, src: list[Snap], dst: list[Snap], W: Weights) -> np.ndarray:
-        """Costs between snapped points (one bucket search per source group)."""
+        """Costs between snapped points (one bucket search per source group; one pruned
+        point-to-point query for a single pair)."""
         sf, sn, sc, _ = self._groups(src, W, sources=True)
         tf, tn, tc, _ = self._groups(dst, W, sources=False)
         tg = self.turns
-        if self.cch is not None:
+        if self.cch is not None and len(src) == 1 and len(dst) == 1:
+            # one pair: the pruned point-to-point query beats the bucket walks
+            values = self.cch.distances(self._cch_metric(W), sf, sn, sc, tf, tn,
+                                        tc).reshape(1, 1)
+        elif self.cch is not None:
             values = self.cch.many_to_many(self._cch_metric(W), sf, sn, sc, tf, tn, tc)
         else:
             ws, _ = self._workspaces()

@@ -3,6 +3,7 @@ results, tables and isochrones, each with its JSON form."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,7 +152,6 @@ class Route:
     edges: list[int]
     osm_nodes: list[int]
     coordinates: list[list[float]]  # [[lon, lat], ...]
-    steps: list[Step]
     signals: list[Signal]
     origin: Snap
     destination: Snap
@@ -170,12 +170,35 @@ class Route:
     turn_delay_s: float = 0.0  #: part of ``duration_s`` spent at junctions
     #: turns an OSM restriction forbids that this route takes (ambulance, opt-in only)
     restricted_turns: int = 0
-    #: the ``arrive`` step (zero length) that follows ``steps``; the JSON lists it last
-    arrival: Step | None = None
+    #: builds ``(steps, arrival)`` when they are first read (turn-by-turn guidance is most
+    #: of a route's assembly, and dispatch rankings, replays or an OSRM query without
+    #: ``steps`` never read it); ``None``: no steps
+    guidance: Callable[[], tuple[list[Step], Step | None]] | None = field(
+        default=None, repr=False, compare=False)
+    _guided: tuple[list[Step], Step | None] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def reachable(self) -> bool:
         return True
+
+    def _guide(self) -> tuple[list[Step], Step | None]:
+        if self._guided is None:
+            self._guided = self.guidance() if self.guidance is not None else ([], None)
+            self.guidance = None  # (drops what the builder held)
+        return self._guided
+
+    @property
+    def steps(self) -> list[Step]:
+        """Turn-by-turn guidance: one step per decision point (:mod:`engine.guidance`),
+        built on first read."""
+        return self._guide()[0]
+
+    @property
+    def arrival(self) -> Step | None:
+        """The ``arrive`` step (zero length) that follows ``steps``; the JSON lists it
+        last."""
+        return self._guide()[1]
 
     @property
     def eta_priority_s(self) -> float:

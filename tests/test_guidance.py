@@ -261,3 +261,64 @@ def test_route_language_option_and_osrm_steps_agree(client, monaco_router):
     assert [(s["maneuver"]["type"], s["maneuver"].get("modifier")) for s in o_steps] == [
         (s["maneuver"]["type"], s["maneuver"]["modifier"]) for s in s_en]
     assert all("instruction" not in s for s in o_steps)  # OSRM's shape, unmodified
+
+
+# ------------------------------------------------------------------------------ OSRM collapses
+def _step(kind: str, mod: str | None, name: str, dist: float, first: int, *,
+          in_b: int = 180, out_b: int = 0, entry: tuple[bool, ...] = (True, False, True),
+          passed: int = 0) -> Step:
+    from engine.results import Intersection, Maneuver
+
+    bearings = sorted({in_b, out_b, (out_b + 90) % 360})
+    inter = Intersection([0.0, 0.0], bearings, list(entry)[:len(bearings)],
+                         in_=bearings.index(in_b), out=bearings.index(out_b))
+    inters = [inter] + [Intersection([0.0, 0.0], [0, 180], [True, False], 0, 1)] * passed
+    return Step(name, dist, dist / 10, [0.0, 0.0], 1.0,
+                maneuver=Maneuver(kind, [0.0, 0.0], (in_b + 180) % 360, out_b, mod),
+                intersections=inters,
+                first_edge=first)
+
+
+def test_short_name_segments_fold_into_the_step_before():
+    from engine.guidance_collapse import collapse
+
+    steps = [_step("depart", None, "A", 50.0, 0), _step("new name", "straight", "B", 60.0, 2),
+             _step("turn", "left", "C", 200.0, 5), _step("new name", "straight", "D", 300.0, 9),
+             _step("new name", "slight left", "D", 400.0, 12)]
+    out = collapse(steps, lambda k: False)
+    assert [(s.name, s.distance_m) for s in out] == [("A", 110.0), ("C", 200.0),
+                                                     ("D", 700.0)]
+    assert [s.first_edge for s in out] == [0, 5, 9]
+    # a turn that must be announced stays
+    kept = collapse([_step("depart", None, "A", 50.0, 0),
+                     _step("new name", "straight", "B", 60.0, 2)], lambda k: k == 2)
+    assert [s.name for s in kept] == ["A", "B"]
+
+
+def test_uturn_over_a_median_is_one_step():
+    from engine.guidance_collapse import collapse
+
+    steps = [_step("depart", None, "Bd X", 100.0, 0),
+             _step("turn", "sharp left", "", 20.0, 3, in_b=180, out_b=90),
+             _step("turn", "sharp left", "Bd X", 150.0, 4, in_b=270, out_b=180),
+             _step("turn", "right", "Rue Y", 80.0, 8)]
+    out = collapse(steps, lambda k: False)
+    assert [(s.maneuver.type, s.maneuver.modifier, s.name) for s in out
+            if s.maneuver is not None] == [("depart", None, "Bd X"),
+                                           ("continue", "uturn", "Bd X"),
+                                           ("turn", "right", "Rue Y")]
+    assert out[1].distance_m == 170.0 and len(out[1].intersections) == 2
+    # the turn back is a turn with a choice of 60 degrees or more: it keeps its step
+    assert len(collapse(steps, lambda k: k == 4)) == 4
+
+
+def test_depart_and_arrive_say_on_which_side_the_point_lies():
+    from engine.guidance_collapse import relative_side
+
+    road = ([7.4200, 43.7300], [7.4200, 43.7310])  # driven north
+    east = [7.4202, 43.7300]  # ~16 m east of the start
+    assert relative_side(east, road[0], road[1], asked=east) == "right"
+    west = [7.4198, 43.7310]
+    assert relative_side(road[0], road[1], west, asked=west) == "left"
+    near = [7.42000001, 43.7300]  # under 5 m: no modifier
+    assert relative_side(near, road[0], road[1], asked=near) is None

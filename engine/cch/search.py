@@ -313,22 +313,33 @@ def _query_many(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array,
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _walk(first: UInt32Array, head: UInt32Array, parent: Int32Array, rank: Int32Array,
-          W: Float64Array, nodes: Int32Array, cost: Float64Array, dist: Float64Array,
-          pred: Int32Array, flag: UInt8Array, heap: Int32Array, visited: Int32Array,
-          n_visited: int) -> int:
+def upward_walk(first: UInt32Array, head: UInt32Array, parent: Int32Array, rank: Int32Array,
+                W: Float64Array, nodes: Int32Array, cost: Float64Array, dist: Float64Array,
+                pred: Int32Array, prev: Int32Array, flag: UInt8Array, bit: Any,
+                heap: Int32Array, visited: Int32Array, n_visited: int, record: bool) -> int:
     """Full (unpruned) upward search from ``nodes`` over the arcs ``first[x]:first[x+1]``
     (forward arcs: a forward search, backward arcs: a backward one); appends the visited
     chain to ``visited`` in increasing rank and returns the new count. ``dist`` is final on
-    it."""
-    size = _seed(nodes, cost, rank, dist, pred, flag, F_CHAIN, heap, 0)
+    it. A node joins the chain once its ``flag`` has ``bit`` (two walks may share ``flag``
+    with different bits); entries get ``pred = -2 - i``; with ``record``, every improved
+    node also gets ``pred`` (the arc it was reached by) and ``prev`` (the node it was
+    reached from). The matrices and the via-node alternatives both walk with it."""
+    size = 0
+    for i in range(len(nodes)):
+        x = rank[nodes[i]]
+        if flag[x] & bit == 0:
+            flag[x] |= bit
+            size = key_push(heap, size, x)
+        if cost[i] < dist[x]:
+            dist[x] = cost[i]
+            pred[x] = -2 - i
     while size > 0:
         x, size = key_pop(heap, size)
         visited[n_visited] = x
         n_visited += 1
         p = parent[x]
-        if p >= 0 and flag[p] == 0:
-            flag[p] = F_CHAIN
+        if p >= 0 and flag[p] & bit == 0:
+            flag[p] |= bit
             size = key_push(heap, size, p)
         d = dist[x]
         if d < np.inf:
@@ -337,6 +348,9 @@ def _walk(first: UInt32Array, head: UInt32Array, parent: Int32Array, rank: Int32
                 nd = d + W[a]
                 if nd < dist[y]:
                     dist[y] = nd
+                    if record:
+                        pred[y] = a
+                        prev[y] = x
     return n_visited
 
 
@@ -363,8 +377,9 @@ def _many_to_many(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array,
     bucket_nodes = np.empty(64, dtype=np.int32)
     for j in range(n_t):
         a, b = target_first[j], target_first[j + 1]
-        n_visited = _walk(b_first, head, parent, rank, W, targets[a:b],
-                          target_cost[a:b], bdist, bpred, flag, heap, visited, 0)
+        n_visited = upward_walk(b_first, head, parent, rank, W, targets[a:b],
+                                target_cost[a:b], bdist, bpred, bpred, flag, F_CHAIN, heap,
+                                visited, 0, False)
         for k in range(n_visited):
             x = visited[k]
             d = bdist[x]
@@ -394,8 +409,9 @@ def _many_to_many(f_first: UInt32Array, b_first: UInt32Array, head: UInt32Array,
         _reset(visited, n_visited, fdist, bdist, fpred, bpred, flag)
     for i in range(n_s):
         a, b = source_first[i], source_first[i + 1]
-        n_visited = _walk(f_first, head, parent, rank, W, sources[a:b], source_cost[a:b],
-                          fdist, fpred, flag, heap, visited, 0)
+        n_visited = upward_walk(f_first, head, parent, rank, W, sources[a:b],
+                                source_cost[a:b], fdist, fpred, fpred, flag, F_CHAIN, heap,
+                                visited, 0, False)
         row = out[i]
         for k in range(n_visited):
             x = visited[k]

@@ -71,11 +71,9 @@ from engine.cch._util import (
     Int32Array,
     Int64Array,
     UInt8Array,
-    key_pop,
-    key_push,
 )
 from engine.cch.metric import CCHMetric
-from engine.cch.search import CCHWorkspace, _query, _reset, _unpack, entries
+from engine.cch.search import CCHWorkspace, _query, _reset, _unpack, entries, upward_walk
 from engine.cch.topology import CCHTopology
 
 #: rows of :attr:`ViaWorkspace.pred`
@@ -140,42 +138,6 @@ class ViaResult(NamedTuple):
 
 
 # ------------------------------------------------------------------------------ kernels
-@njit(cache=True, nogil=True)
-def _walk(first: Any, head: Any, parent: Any, rank: Any, W: Any, nodes: Any, cost: Any,
-          dist: Any, pred: Any, prev: Any, flag: Any, bit: Any, heap: Any, visited: Any,
-          n_visited: int) -> int:
-    """Unpruned upward walk from ``nodes`` with predecessors (``pred``: the arc a node was
-    reached by, ``-2 - i`` at entry ``i``; ``prev``: the node it was reached from); appends
-    the walk to ``visited`` in increasing rank and returns the new count."""
-    size = 0
-    for i in range(len(nodes)):
-        x = rank[nodes[i]]
-        if flag[x] & bit == 0:
-            flag[x] |= bit
-            size = key_push(heap, size, x)
-        if cost[i] < dist[x]:
-            dist[x] = cost[i]
-            pred[x] = -2 - i
-    while size > 0:
-        x, size = key_pop(heap, size)
-        visited[n_visited] = x
-        n_visited += 1
-        p = parent[x]
-        if p >= 0 and flag[p] & bit == 0:
-            flag[p] |= bit
-            size = key_push(heap, size, p)
-        d = dist[x]
-        if d < np.inf:
-            for a in range(first[x], first[x + 1]):
-                y = head[a]
-                nd = d + W[a]
-                if nd < dist[y]:
-                    dist[y] = nd
-                    pred[y] = a
-                    prev[y] = x
-    return n_visited
-
-
 @njit(cache=True, nogil=True)
 def _exact(down_first: Any, head: Any, W: Any, visited: Any, lo: int, hi: int, dist: Any,
            down: Any) -> None:
@@ -472,10 +434,10 @@ def _alternatives(firsts: Any, head: Any, parent_rank: Any, order: Any, lo: Any,
     ref, max_stretch, max_share, alpha, max_detour = (params[0], params[1], params[2],
                                                       params[3], params[4])
     stats = np.zeros(9, dtype=np.int64)
-    n_f = _walk(f_first, head, parent, rank, W, seeds, seed_cost, fdist, fpred, fprev, flag,
-                np.uint8(1), heap, visited, 0)
-    n_all = _walk(b_first, head, parent, rank, W, targets, target_cost, bdist, bpred, bprev,
-                  flag, np.uint8(2), heap, visited, n_f)
+    n_f = upward_walk(f_first, head, parent, rank, W, seeds, seed_cost, fdist, fpred, fprev,
+                      flag, np.uint8(1), heap, visited, 0, True)
+    n_all = upward_walk(b_first, head, parent, rank, W, targets, target_cost, bdist, bpred,
+                        bprev, flag, np.uint8(2), heap, visited, n_f, True)
     # the union of the two walks, increasing rank (each is sorted), and the smallest cell of
     # the nested dissection holding both ends when it is small: the elimination subtree of
     # the lowest common node (a contiguous rank range). The result is closed upwards (a

@@ -73,64 +73,95 @@ def _point_to_segment(px: float, py: float, ax: float, ay: float, bx: float, by:
     return u, qx * qx + qy * qy
 
 
+@njit(cache=True, inline="always")
+def _rings(px: float, py: float, x0: float, y0: float, cell: float, nx: int, ny: int,
+           radius: float) -> tuple[int, int, int, int]:
+    """``(ci, cj, first ring, last ring)`` of a search from ``(px, py)``: rings are squares
+    of cells at Chebyshev distance ``ring`` from the point's cell ``(ci, cj)``, scanned from
+    the first that touches the grid to the last that may hold a piece within ``radius``."""
+    ci = int((px - x0) // cell)
+    cj = int((py - y0) // cell)
+    ring = max(0, ci - (nx - 1), -ci, cj - (ny - 1), -cj)
+    max_ring = max(abs(ci), abs(nx - 1 - ci), abs(cj), abs(ny - 1 - cj))
+    if radius < max_ring * cell:
+        max_ring = min(max_ring, int(radius // cell) + 2)
+    return ci, cj, ring, max_ring
+
+
+@njit(cache=True, inline="always")
+def _ring_reach(ring: int, cell: float) -> float:
+    """Every piece in ``ring`` is at least this far (metres; <= 0: no bound)."""
+    return (ring - 1.0) * cell - 0.5 * cell
+
+
+@njit(cache=True, inline="always")
+def _ring_cells(ring: int, ci: int, cj: int, nx: int, ny: int, cells: Any) -> int:
+    """Fill ``cells`` with the ids of the cells of ``ring`` inside the grid, row by row;
+    returns how many (``cells`` holds at least ``2 * (nx + ny) + 4``)."""
+    n = 0
+    for j in range(max(0, cj - ring), min(ny - 1, cj + ring) + 1):
+        edge_row = j == cj - ring or j == cj + ring
+        lo, hi = max(0, ci - ring), min(nx - 1, ci + ring)
+        i = lo
+        while i <= hi:
+            if not edge_row and i != ci - ring and i != ci + ring:
+                i = ci + ring  # a middle row: only its two end cells
+                continue
+            cells[n] = j * nx + i
+            n += 1
+            i += 1
+    return n
+
+
+@njit(cache=True, inline="always")
+def _usable(e: Any, usable: Any, twin: Any) -> bool:
+    """Edge ``e`` or its twin may be used."""
+    if usable[e]:
+        return True
+    tw = twin[e]
+    return tw >= 0 and usable[tw]
+
+
 @njit(cache=True, nogil=True)
 def _nearest(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, pax, pay, pbx, pby,
              px, py, radius, seg_edge, twin, usable, tol, out_seg, out_t, out_d2):
     """Nearest usable segment to ``(px, py)`` within ``radius``: fills ``out_*`` with it and
     every segment within ``tol`` squared metres of it (ties); returns how many (0: none)."""
-    ci = int((px - x0) // cell)
-    cj = int((py - y0) // cell)
+    ci, cj, ring, max_ring = _rings(px, py, x0, y0, cell, nx, ny, radius)
     best = np.inf
     count = 0
     limit = radius * radius
-    # rings are squares of cells at Chebyshev distance `ring`; only the part inside the grid
-    # is scanned, from the first ring that touches the grid to the last
-    ring = max(0, ci - (nx - 1), -ci, cj - (ny - 1), -cj)
-    max_ring = max(abs(ci), abs(nx - 1 - ci), abs(cj), abs(ny - 1 - cj))
-    if radius < max_ring * cell:
-        max_ring = min(max_ring, int(radius // cell) + 2)
+    cells = np.empty(2 * (nx + ny) + 4, dtype=np.int64)
     while ring <= max_ring:
-        # every piece in this ring is at least (ring - 1) cells minus half a cell away
-        reach = (ring - 1.0) * cell - 0.5 * cell
+        reach = _ring_reach(ring, cell)
         if reach > 0.0 and reach * reach > min(best + tol, limit):
             break
-        for j in range(max(0, cj - ring), min(ny - 1, cj + ring) + 1):
-            edge_row = j == cj - ring or j == cj + ring
-            lo, hi = max(0, ci - ring), min(nx - 1, ci + ring)
-            i = lo
-            while i <= hi:
-                if not edge_row and i != ci - ring and i != ci + ring:
-                    i = ci + ring  # a middle row: only its two end cells
+        for ic in range(_ring_cells(ring, ci, cj, nx, ny, cells)):
+            c = cells[ic]
+            for p in range(first[c], first[c + 1]):
+                s = piece_seg[p]
+                if not _usable(seg_edge[s], usable, twin):
                     continue
-                c = j * nx + i
-                for p in range(first[c], first[c + 1]):
-                    s = piece_seg[p]
-                    e = seg_edge[s]
-                    if not usable[e]:
-                        tw = twin[e]
-                        if tw < 0 or not usable[tw]:
-                            continue
-                    u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
-                    if d2 > limit or d2 > best + tol:
-                        continue
-                    t = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
-                    if d2 < best:
-                        best = d2
-                        # keep only the earlier candidates still within tol of the best
-                        kept = 0
-                        for q in range(count):
-                            if out_d2[q] <= best + tol:
-                                out_seg[kept] = out_seg[q]
-                                out_t[kept] = out_t[q]
-                                out_d2[kept] = out_d2[q]
-                                kept += 1
-                        count = kept
-                    if count < len(out_seg):
-                        out_seg[count] = s
-                        out_t[count] = t
-                        out_d2[count] = d2
-                        count += 1
-                i += 1
+                u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
+                if d2 > limit or d2 > best + tol:
+                    continue
+                t = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
+                if d2 < best:
+                    best = d2
+                    # keep only the earlier candidates still within tol of the best
+                    kept = 0
+                    for q in range(count):
+                        if out_d2[q] <= best + tol:
+                            out_seg[kept] = out_seg[q]
+                            out_t[kept] = out_t[q]
+                            out_d2[kept] = out_d2[q]
+                            kept += 1
+                    count = kept
+                if count < len(out_seg):
+                    out_seg[count] = s
+                    out_t[count] = t
+                    out_d2[count] = d2
+                    count += 1
         ring += 1
     return count
 
@@ -165,68 +196,53 @@ def _nearest_edges(x0, y0, cell, nx, ny, first, piece_seg, piece_t0, piece_t1, p
     k = len(out_seg)
     if k == 0:
         return 0
-    ci = int((px - x0) // cell)
-    cj = int((py - y0) // cell)
+    ci, cj, ring, max_ring = _rings(px, py, x0, y0, cell, nx, ny, radius)
     count = 0
     limit = radius * radius
-    ring = max(0, ci - (nx - 1), -ci, cj - (ny - 1), -cj)
-    max_ring = max(abs(ci), abs(nx - 1 - ci), abs(cj), abs(ny - 1 - cj))
-    if radius < max_ring * cell:
-        max_ring = min(max_ring, int(radius // cell) + 2)
+    cells = np.empty(2 * (nx + ny) + 4, dtype=np.int64)
     while ring <= max_ring:
-        # every piece in this ring is at least (ring - 1) cells minus half a cell away
-        reach = (ring - 1.0) * cell - 0.5 * cell
+        reach = _ring_reach(ring, cell)
         bound = limit if count < k else min(limit, out_d2[k - 1])
         if reach > 0.0 and reach * reach > bound:
             break
-        for j in range(max(0, cj - ring), min(ny - 1, cj + ring) + 1):
-            edge_row = j == cj - ring or j == cj + ring
-            lo, hi = max(0, ci - ring), min(nx - 1, ci + ring)
-            i = lo
-            while i <= hi:
-                if not edge_row and i != ci - ring and i != ci + ring:
-                    i = ci + ring  # a middle row: only its two end cells
+        for ic in range(_ring_cells(ring, ci, cj, nx, ny, cells)):
+            c = cells[ic]
+            for p in range(first[c], first[c + 1]):
+                s = piece_seg[p]
+                e = seg_edge[s]
+                if not _usable(e, usable, twin):
                     continue
-                c = j * nx + i
-                for p in range(first[c], first[c + 1]):
-                    s = piece_seg[p]
-                    e = seg_edge[s]
-                    if not usable[e]:
-                        tw = twin[e]
-                        if tw < 0 or not usable[tw]:
-                            continue
-                    u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
-                    if d2 > limit:
+                u, d2 = _point_to_segment(px, py, pax[p], pay[p], pbx[p], pby[p])
+                if d2 > limit:
+                    continue
+                if count == k and not _before(d2, s, out_d2[k - 1], out_seg[k - 1]):
+                    continue
+                # one entry per edge: its nearest segment so far
+                pos = -1
+                for q in range(count):
+                    if seg_edge[out_seg[q]] == e:
+                        pos = q
+                        break
+                if pos >= 0:
+                    if not _before(d2, s, out_d2[pos], out_seg[pos]):
                         continue
-                    if count == k and not _before(d2, s, out_d2[k - 1], out_seg[k - 1]):
-                        continue
-                    # one entry per edge: its nearest segment so far
-                    pos = -1
-                    for q in range(count):
-                        if seg_edge[out_seg[q]] == e:
-                            pos = q
-                            break
-                    if pos >= 0:
-                        if not _before(d2, s, out_d2[pos], out_seg[pos]):
-                            continue
-                        for q in range(pos, count - 1):
-                            out_seg[q] = out_seg[q + 1]
-                            out_t[q] = out_t[q + 1]
-                            out_d2[q] = out_d2[q + 1]
-                        count -= 1
-                    elif count == k:
-                        count -= 1  # the farthest makes room
-                    q = count
-                    while q > 0 and _before(d2, s, out_d2[q - 1], out_seg[q - 1]):
-                        out_seg[q] = out_seg[q - 1]
-                        out_t[q] = out_t[q - 1]
-                        out_d2[q] = out_d2[q - 1]
-                        q -= 1
-                    out_seg[q] = s
-                    out_t[q] = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
-                    out_d2[q] = d2
-                    count += 1
-                i += 1
+                    for q in range(pos, count - 1):
+                        out_seg[q] = out_seg[q + 1]
+                        out_t[q] = out_t[q + 1]
+                        out_d2[q] = out_d2[q + 1]
+                    count -= 1
+                elif count == k:
+                    count -= 1  # the farthest makes room
+                q = count
+                while q > 0 and _before(d2, s, out_d2[q - 1], out_seg[q - 1]):
+                    out_seg[q] = out_seg[q - 1]
+                    out_t[q] = out_t[q - 1]
+                    out_d2[q] = out_d2[q - 1]
+                    q -= 1
+                out_seg[q] = s
+                out_t[q] = piece_t0[p] + u * (piece_t1[p] - piece_t0[p])
+                out_d2[q] = d2
+                count += 1
         ring += 1
     return count
 
