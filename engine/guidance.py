@@ -649,8 +649,8 @@ def instruction(step: Step, language: str = "en") -> str:
         if exit_ is None:
             return head
         if en:
-            return f"{head} and take the {_ordinal(exit_, lang)} exit"
-        return f"{head} et prenez la {_ordinal(exit_, lang)} sortie"
+            return f"{head} and take the {_ordinal(exit_, lang)} exit" + onto
+        return f"{head} et prenez la {_ordinal(exit_, lang)} sortie" + onto
     if t in ("exit roundabout", "exit rotary"):
         if en:
             return "Exit the roundabout" + onto + towards

@@ -242,8 +242,11 @@ def ring_decisions(v: View, E: Sequence[int], k: int, end: int, e_in: int
         return {k: Decision("roundabout turn", mod, count,
                             name_edge=E[exit_leg] if exit_leg else f)}
     # OSRM: the modifier says how the ring is entered
+    # (as OSRM, the step takes the name of the road it leaves the ring by; the ring's name
+    # is the rotary_name)
     out = {k: Decision(kind, modifier(turn_angle(v, e_in, f)), count, ring_name=ring_name,
-                       rotary=kind == "rotary")}
+                       rotary=kind == "rotary",
+                       name_edge=E[exit_leg] if exit_leg is not None else -1)}
     if exit_leg is not None:
         out[exit_leg] = Decision(f"exit {kind}", modifier(turn_angle(v, E[j], E[exit_leg])),
                                  count)
@@ -567,8 +570,11 @@ def _head(v: View, E: list[int], a: int, dec: Decision) -> _Head:
     man = Maneuver(dec.type, node_location(g, int(g.tail[first])), before, after,
                    dec.modifier, dec.exit)
     name_e = dec.name_edge if dec.name_edge >= 0 else first
-    name = dec.ring_name or v.names[int(g.name_id[name_e])]
-    info = edge_tags(g, first)
+    # a ring step is named after the road it leaves by (OSRM), or after the ring when the
+    # route ends on it
+    name = (dec.ring_name if dec.ring_name and dec.name_edge < 0
+            else v.names[int(g.name_id[name_e])])
+    info = edge_tags(g, name_e)
     return (name, man, info.get("ref", ""), info.get("destinations", ""),
             info.get("exits", ""), dec.ring_name if dec.rotary else "",
             info.get("pronunciation", ""), _mode(g, first))

@@ -86,21 +86,24 @@ def test_lanes_mark_the_lanes_of_the_move():
 
 
 # ------------------------------------------------------------------------------ roundabouts
-@pytest.mark.parametrize(("a", "b", "exit_"), [
-    ((24, 14), (13, 23), 2),  # the one-way west arm is no exit
-    ((24, 14), (11, 21), 1),
-    ((22, 12), (14, 24), 2),
+@pytest.mark.parametrize(("a", "b", "exit_", "street"), [
+    ((24, 14), (13, 23), 2, "Rue Sud"),  # the one-way west arm is no exit
+    ((24, 14), (11, 21), 1, "Rue Nord"),
+    ((22, 12), (14, 24), 2, "Rue Est"),
 ])
-def test_roundabout_counts_the_exits_a_car_may_take(fx, a, b, exit_):
+def test_roundabout_counts_the_exits_a_car_may_take(fx, a, b, exit_, street):
     m = fx("guidance_roundabout.osm")
     res = m.trip(a, b)
     assert seq(res) == [("depart", None, None), ("roundabout", "right", exit_),
                         ("exit roundabout", "right", exit_), ("arrive", None, None)]
+    # as OSRM, the roundabout step is named after the road it leaves the ring by
+    assert res.steps[1].name == street
     assert instruction(res.steps[1]) == (
-        f"Enter the roundabout and take the {['first', 'second'][exit_ - 1]} exit")
+        f"Enter the roundabout and take the {['first', 'second'][exit_ - 1]} exit onto "
+        f"{street}")
     assert instruction(res.steps[1], "fr") == (
         f"Entrez dans le rond-point et prenez la {['première', 'deuxième'][exit_ - 1]} "
-        "sortie")
+        f"sortie sur {street}")
 
 
 def test_named_large_ring_is_a_rotary_and_keeps_the_street_steps(fx):
@@ -109,11 +112,13 @@ def test_named_large_ring_is_a_rotary_and_keeps_the_street_steps(fx):
     assert seq(res) == [("depart", None, None), ("rotary", "right", 1),
                         ("exit rotary", "right", 1), ("arrive", None, None)]
     assert res.steps[1].rotary_name == "Place de la République"
-    assert [s.name for s in res.steps] == ["Est", "Place de la République", "Nord"]
+    # OSRM: the ring's name is the rotary_name, the step's name the road it leaves by
+    assert [s.name for s in res.steps] == ["Est", "Nord", "Nord"]
     res = m.trip((21, 11), (14, 24))  # three quarters round
     assert [x[2] for x in seq(res)] == [None, 3, 3, None]
     assert instruction(res.steps[1]) == ("Enter Place de la République and take the third "
-                                         "exit")
+                                         f"exit onto {res.steps[1].name}")
+    assert res.steps[1].name == res.steps[2].name != ""
 
 
 # ------------------------------------------------------------------------------ motorway
