@@ -6,11 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import EXIT_BAD_INPUT, EXIT_OK, add_source_args, build_parser, run
+from engine.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_source_args,
+    build_parser,
+    command_of,
+    run,
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the HTTP service (graph loaded and kernels warmed before the first request)."""
+    """Run the HTTP service: the map loaded and the kernels of routes, tables and nearest
+    warmed before the first request, one progress line per stage on stderr; the other
+    kernels follow in the background (:mod:`engine.warmup`)."""
     import os
 
     import uvicorn
@@ -79,7 +88,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gyrophare`` console command."""
-    return run(build_parser(extra=(add_serve_parser,)), argv)
+    return run(build_parser(extra=(add_serve_parser,), command=command_of(argv)), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,8 @@
   CORS headers, cross-origin pages cannot read answers.
 - ``GYROPHARE_IDEMPOTENCY_TTL_S``: how long a write's ``Idempotency-Key`` answer is kept for
   replay (86 400 s = 24 h; :mod:`api.idempotency`).
+- ``GYROPHARE_COMPILE_WORKERS``: processes compiling the kernels on a first start (0: one
+  per core, at most 4; 1: none, the server compiles them itself).
 - ``GYROPHARE_MAX_BODY_BYTES`` (1 MiB), ``GYROPHARE_MAX_TABLE_COORDINATES`` (200),
   ``GYROPHARE_SNAP_RADIUS_M`` (500).
 """
@@ -59,6 +61,9 @@ class Settings(BaseSettings):
     max_table_coordinates: int = 200
     snap_radius_m: float = 500.0
     follow_timeout_s: float = 0.05
+    #: processes compiling the kernels on a first start (empty numba cache); 0: one per core
+    #: (at most 4), 1: compile in the server process (:mod:`engine.warmup`)
+    compile_workers: int = Field(0, ge=0)
     #: threads running sync handlers; few, because they share one GIL (16 threads thrash it)
     threadpool_size: int = 4
     sender: str = "gyrophare@localhost"

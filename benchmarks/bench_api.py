@@ -175,10 +175,11 @@ class Server:
     """``gyrophare serve`` in a subprocess (own process group), stopped on exit."""
 
     def __init__(self, osm: Path, *, workers: int, redis_url: str | None, env: dict[str, str],
-                 startup_s: float = 180.0) -> None:
+                 startup_s: float = 180.0, launcher: list[str] | None = None) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "api.cli", "serve", "--osm", str(osm),
+        # ``launcher`` replaces ``python -m api.cli`` (the command before ``serve``)
+        cmd = [*(launcher or [sys.executable, "-m", "api.cli"]), "serve", "--osm", str(osm),
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]
         if redis_url:
             cmd += ["--redis-url", redis_url]

@@ -148,11 +148,17 @@ def _print_restrictions(r: dict[str, Any]) -> None:
         print(f"  note: {note}: {what}")
 
 
+def _fmt_distance(metres: float) -> str:
+    return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{metres:.0f} m"
+
+
 def cmd_route(args: argparse.Namespace) -> int:
     from engine.query import Router, Unreachable
 
     graph = _load(args, progress=not args.json)
-    router = Router(graph, snap_radius_m=args.snap_radius)
+    # no warm-up: one route loads the few kernels it runs from numba's cache (a server
+    # warms them all, ahead of its requests)
+    router = Router(graph, snap_radius_m=args.snap_radius, warm_up=False)
     result = router.route(args.from_, args.to, profile=args.profile, metric=args.metric,
                           algorithm=args.algorithm, contraflow=args.contraflow,
                           restricted_turns=args.restricted_turns)
@@ -162,7 +168,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         print(f"no route: {result.reason}", file=sys.stderr)
         return EXIT_NO_ROUTE
     if args.json:
-        print(json.dumps(result.to_dict()))
+        print(json.dumps(result.to_dict(args.language)))
         return EXIT_OK
     print(f"route on {graph.meta.get('name', 'graph')} ({args.metric}, {args.profile}, "
           "free flow)")
@@ -179,19 +185,41 @@ def cmd_route(args: argparse.Namespace) -> int:
     print(f"  OSM nodes {len(result.osm_nodes)}; traffic signals passed: {len(result.signals)}")
     for note in result.notes:
         print(f"  note      {note}")
-    print("  steps:")
-    for step in result.steps:
-        print(f"    {step.name or '(unnamed road)':<40} {step.distance_m:8.0f} m "
-              f"{step.duration_s:7.1f} s")
+    _print_guidance(result.all_steps, args.language)
     for sig in result.signals:
         print(f"  signal    node {sig.osm_id} at {sig.seconds_from_start:.0f} s")
     print("  © OpenStreetMap contributors, ODbL 1.0")
     return EXIT_OK
 
 
-def build_parser(extra: Iterable[Callable[[Any], None]] = ()) -> argparse.ArgumentParser:
+def _print_guidance(steps: list[Any], language: str) -> None:
+    """The turn-by-turn guidance: one numbered line per step, its instruction in
+    ``language``, then the distance and the time it drives (to the next step)."""
+    from engine.guidance import instruction
+
+    print("  guidance:")
+    for i, step in enumerate(steps, start=1):
+        print(f"    {i:>3}. {instruction(step, language):<58} "
+              f"{_fmt_distance(step.distance_m):>8} {_fmt_duration(step.duration_s):>9}")
+
+
+#: commands that do not need the ``replay`` subcommand's parser, whose import (the scenario
+#: models: pydantic, shapely) costs more than a whole ``gyrophare route``
+_LIGHT_COMMANDS = ("graph", "route", "serve")
+
+
+def command_of(argv: list[str] | None) -> str | None:
+    """The subcommand ``argv`` (default ``sys.argv[1:]``) names, if it names one first."""
+    args = sys.argv[1:] if argv is None else argv
+    return args[0] if args and not args[0].startswith("-") else None
+
+
+def build_parser(extra: Iterable[Callable[[Any], None]] = (), *,
+                 command: str | None = None) -> argparse.ArgumentParser:
     """The ``gyrophare`` parser with the engine's subcommands; each of ``extra`` adds more
-    subcommands to the subparsers it is given (``serve``, from :mod:`api.cli`)."""
+    subcommands to the subparsers it is given (``serve``, from :mod:`api.cli`). When
+    ``command`` (:func:`command_of`) is one of :data:`_LIGHT_COMMANDS`, the ``replay``
+    subcommand is left out: it is not the one to parse."""
     parser = _Parser(prog="gyrophare", description="Emergency routing on OpenStreetMap roads.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -221,12 +249,18 @@ def build_parser(extra: Iterable[Callable[[Any], None]] = ()) -> argparse.Argume
                        default=None, help="default: cch (Customizable Contraction Hierarchy)")
     route.add_argument("--snap-radius", type=_radius, default=500.0, metavar="M",
                        help="max distance from a road, metres, > 0 (default 500)")
-    route.add_argument("--json", action="store_true", help="print one JSON object")
+    # engine.guidance.LANGUAGES, written out: importing the engine only to build the parser
+    # would slow down every command (tests/test_cli_io.py checks the two agree)
+    route.add_argument("--language", choices=("en", "fr"), default="en",
+                       help="language of the turn-by-turn instructions (default en)")
+    route.add_argument("--json", action="store_true", help="print one JSON object (the "
+                       "steps with their instructions included)")
     route.set_defaults(func=cmd_route)
 
-    from engine.replay.cli import add_replay_parser
+    if command not in _LIGHT_COMMANDS:
+        from engine.replay.cli import add_replay_parser
 
-    add_replay_parser(sub)
+        add_replay_parser(sub)
     for add in extra:
         add(sub)
     return parser
@@ -255,7 +289,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     """The engine's commands alone (``python -m engine.cli``); ``gyrophare`` is
     :func:`api.cli.main`, which adds ``serve``."""
-    return run(build_parser(), argv)
+    return run(build_parser(command=command_of(argv)), argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ so a traffic update never rebuilds the graph, and Numba kernels only ever see ar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,16 @@ def haversine_m(lat1: np.ndarray | float, lon1: np.ndarray | float,
     dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def haversine_one(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """:func:`haversine_m` of one pair of points, in Python floats (no numpy call: a
+    snap measures one distance, where numpy's overhead is most of the cost)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp = p2 - p1
+    dl = math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(a, 1.0)))
 
 
 def bearing_deg(lat1: np.ndarray | float, lon1: np.ndarray | float,

@@ -24,7 +24,7 @@ import numpy as np
 import shapely
 
 from engine.errors import InvalidCoordinate, PointOffNetwork
-from engine.graph import EARTH_RADIUS_M, RoadGraph, haversine_m
+from engine.graph import EARTH_RADIUS_M, RoadGraph, haversine_m, haversine_one
 from engine.kernels import reachable
 from engine.kernels.nearest import build_grid, nearest_edges, nearest_segments
 from engine.turns import TurnGraph
@@ -194,7 +194,7 @@ class Snapper:
             edge = int(self.seg_edge[sj])
             positions.append((edge, int(g.twin[edge]), self._fraction(sj, tj)))
         positions = list(dict.fromkeys(positions))
-        distance = float(haversine_m(lat, lon, slat, slon))
+        distance = haversine_one(lat, lon, slat, slon)
         edge, twin, fraction = positions[0]
         return Snap(edge, twin, fraction, slat, slon, distance, lat, lon,
                     tuple(positions[1:]), segment=self._segment(seg))
@@ -239,7 +239,7 @@ class Snapper:
             edge = int(self.seg_edge[seg])
             slat, slon = self._point(seg, t)
             out.append(Snap(edge, int(g.twin[edge]), self._fraction(seg, t), slat, slon,
-                            float(haversine_m(lat, lon, slat, slon)), lat, lon,
+                            haversine_one(lat, lon, slat, slon), lat, lon,
                             segment=self._segment(seg)))
         return out
 

@@ -255,3 +255,87 @@ def test_point_of_osm_node_finds_every_node_and_refuses_others(monaco) -> None:
         assert q == int(np.flatnonzero(ids == ids[p])[0])
     assert monaco.point_of_osm_node(int(ids.max()) + 1) is None
     assert monaco.point_of_osm_node(-7) is None
+
+
+# ------------------------------------------------------------------ turn-by-turn guidance
+def _route_steps(monaco_router, language: str) -> list[tuple[str, float, float]]:
+    """The route's steps through the Python API: (instruction, metres, seconds)."""
+    from engine.guidance import instruction
+    from engine.query import Route
+
+    a = tuple(float(x) for x in MONACO_A.split(","))
+    b = tuple(float(x) for x in MONACO_B.split(","))
+    route = monaco_router.route(a, b)
+    assert isinstance(route, Route)
+    return [(instruction(s, language), s.distance_m, s.duration_s) for s in route.all_steps]
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_route_prints_the_guidance(monaco_path: Path, monaco_router, capsys,
+                                   language: str) -> None:
+    """``gyrophare route`` prints every step of the route, in order, numbered, with its
+    instruction in the chosen language, its distance and its time: the same steps the
+    Python API gives for the same points."""
+    from engine.cli import _fmt_distance, _fmt_duration
+
+    expected = _route_steps(monaco_router, language)
+    code, out, err = run(["route", "--osm", str(monaco_path), "--from", MONACO_A, "--to",
+                          MONACO_B, "--language", language], capsys)
+    assert code == EXIT_OK, err
+    lines = out.splitlines()
+    start = lines.index("  guidance:") + 1
+    printed = lines[start:start + len(expected)]
+    assert len(expected) >= 3
+    for i, (line, (text, metres, seconds)) in enumerate(zip(printed, expected, strict=True),
+                                                          start=1):
+        number, _, rest = line.strip().partition(". ")
+        assert int(number) == i
+        assert rest.startswith(text), (line, text)
+        assert rest.split()[-len(_fmt_duration(seconds).split()):] == \
+            _fmt_duration(seconds).split()
+        assert _fmt_distance(metres) in rest[len(text):]
+    assert not lines[start + len(expected)].strip()[:1].isdigit()  # no more steps
+    assert expected[-1][0] in ("You have arrived at your destination",
+                               "Vous êtes arrivé à destination") or expected[-1][1] == 0
+
+
+def test_route_json_steps_carry_the_instructions(monaco_path: Path, monaco_router,
+                                                 capsys) -> None:
+    """``--json`` lists the same steps, arrival included, each with its instruction in
+    ``--language``, its distance and its duration."""
+    expected = _route_steps(monaco_router, "fr")
+    code, out, err = run(["route", "--osm", str(monaco_path), "--from", MONACO_A, "--to",
+                          MONACO_B, "--json", "--language", "fr"], capsys)
+    assert code == EXIT_OK, err
+    steps = json.loads(out)["steps"]
+    assert [s["instruction"] for s in steps] == [text for text, _, _ in expected]
+    assert [s["distance_m"] for s in steps] == [round(m, 1) for _, m, _ in expected]
+    assert [s["duration_s"] for s in steps] == [round(t, 1) for _, _, t in expected]
+
+
+def test_route_language_choices_are_the_guidance_languages(capsys) -> None:
+    """The parser writes the languages out (so as not to import the engine to build it):
+    they must be the ones :mod:`engine.guidance` speaks."""
+    from engine.guidance import LANGUAGES
+
+    with pytest.raises(SystemExit):
+        main(["route", "--from", MONACO_A, "--to", MONACO_B, "--language", "xx"])
+    err = capsys.readouterr().err
+    assert f"choose from {', '.join(repr(x) for x in LANGUAGES)}" in err
+
+
+def test_route_command_imports_no_web_or_heavy_stack() -> None:
+    """``python -m engine.cli route`` imports neither the web layer (fastapi, uvicorn,
+    redis) nor the analysis stack (geopandas, osmnx, matplotlib, dask), nor the scenario
+    models of ``gyrophare replay``."""
+    code = ("import sys, runpy; sys.argv = ['gyrophare', 'route', '--from', "
+            f"'{MONACO_A}', '--to', '{MONACO_B}', '--osm', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('engine.cli', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code, e.code\n"
+            "bad = sorted(m for m in ('fastapi', 'uvicorn', 'redis', 'dask', 'geopandas', "
+            "'osmnx', 'matplotlib', 'engine.replay', 'api') if m in sys.modules)\n"
+            "print('IMPORTED', bad)")
+    proc = subprocess.run([sys.executable, "-c", code, str(shared_file(
+        "osm/monaco_osrm-bindings.osm.pbf"))], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "IMPORTED []"

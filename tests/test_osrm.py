@@ -318,6 +318,90 @@ def test_polyline_encoder_matches_the_polyline_package():
                 [(lat, lon) for lon, lat in pts], precision)
 
 
+def test_polyline_pieces_match_the_polyline_package():
+    """A step's geometry is cut from its leg's encoding (``_EncodedLine``): every piece is the
+    ``polyline`` package's encoding of those points, a one-point piece the point twice."""
+    from api.osrm.format import _EncodedLine, encode_polyline
+
+    rng = np.random.default_rng(1)
+    for trial in range(200):
+        n = int(rng.integers(1, 40))
+        pts = np.column_stack([rng.uniform(7.40, 7.45, n), rng.uniform(43.72, 43.76, n)])
+        if trial % 2:  # repeated points and half-way values
+            pts[rng.integers(0, n, n // 3)] = pts[0]
+            pts = np.round(pts, 5) + rng.choice([0.0, 5e-6, -5e-6], size=pts.shape)
+        for precision in (5, 6):
+            line = _EncodedLine(pts, precision)
+            assert line.piece(0, n - 1) == encode_polyline(pts, precision) or n == 1
+            for _ in range(10):
+                a, b = sorted(int(x) for x in rng.integers(0, n, 2))
+                shape = pts[a:b + 1] if b > a else pts[[a, a]]
+                assert line.piece(a, b) == polyline.encode(
+                    [(lat, lon) for lon, lat in shape], precision), (trial, a, b)
+
+
+def _segments_reference(graph, route, time_w, coords):
+    """The plain walk along the leg (the slow twin of ``api.osrm.format._segments``): per
+    segment its edge, its index in ``route.edges`` and the time of the barriers crossed."""
+    from engine.graph import haversine_m as distance
+
+    pts = np.asarray(coords, dtype=np.float64)
+    n = len(pts) - 1
+    dist = distance(pts[:-1, 1], pts[:-1, 0], pts[1:, 1], pts[1:, 0])
+    edges = route.edges
+    seg_edge, seg_index, extra = np.empty(n, np.int64), np.empty(n, np.int64), np.zeros(n)
+    ei, last = 0, len(edges) - 1
+    for k in range(n):
+        seg_edge[k], seg_index[k] = edges[ei], ei
+        head = graph.head[edges[ei]]
+        if ei < last and coords[k + 1][0] == graph.lon[head] and \
+                coords[k + 1][1] == graph.lat[head] and dist[k] > 0:
+            ei += 1
+            while ei < last and graph.length_m[edges[ei]] == 0:
+                if k + 1 < n:
+                    extra[k + 1] += time_w[edges[ei]]
+                ei += 1
+    length = graph.length_m[seg_edge]
+    rate = np.divide(time_w[seg_edge], length, out=np.zeros(n), where=length > 0)
+    return seg_edge, seg_index, dist * rate + np.where(np.isfinite(extra), extra, 0.0), dist
+
+
+def test_segments_match_the_plain_walk(router, monaco, pairs):
+    """``_segments`` walks Python lists: the same edges, indices and (unscaled) figures as the
+    plain walk over numpy arrays, on every test pair."""
+    from api.osrm.format import _make_leg
+
+    time_w = router.weights("car").values
+    for o, d in pairs:
+        route = router.route(latlon(o), latlon(d))
+        leg = _make_leg(monaco, route, time_w, True)
+        seg_edge, seg_index, dur, dist = _segments_reference(monaco, route, time_w, leg.coords)
+        assert np.array_equal(leg.seg_edge, seg_edge)
+        assert np.array_equal(leg.seg_index, seg_index)
+        if dist.sum() > 0:
+            assert np.array_equal(leg.seg_distance, dist * (leg.distance / float(dist.sum())))
+        if dur.sum() > 0:
+            assert np.array_equal(leg.seg_duration, dur * (leg.duration / float(dur.sum())))
+        assert leg.step_seg == [0] + [int(np.searchsorted(leg.seg_index, s.first_edge))
+                                      for s in route.steps[1:]]
+
+
+def test_inline_and_threadpool_answers_are_the_same(client, pairs, monkeypatch):
+    """Short routes run on the event loop, others in the threadpool: the same answers."""
+    from api.routers import osrm
+
+    urls = [f"/route/v1/driving/{coords(o, d)}?steps=true&overview=full&annotations=true"
+            for o, d in pairs[:6]]
+    urls.append(f"/route/v1/driving/{coords(A, C, B)}?steps=true&waypoints=0;2")
+    urls.append(f"/route/v1/driving/{coords(A, SEA)}")  # NoSegment
+    inline = [client.get(url) for url in urls]
+    monkeypatch.setattr(osrm, "INLINE_MAX_COORDINATES", 0)
+    threaded = [client.get(url) for url in urls]
+    for a, b in zip(inline, threaded, strict=True):
+        assert (a.status_code, a.content) == (b.status_code, b.content)
+    assert inline[-1].status_code == 400
+
+
 def test_openapi_lists_the_osrm_services(client):
     paths = ok_json(client.get("/openapi.json"))["paths"]
     for service in ("route", "table", "nearest"):

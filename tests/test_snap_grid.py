@@ -166,3 +166,16 @@ def test_snapper_nearest_on_monaco(monaco) -> None:
         one = s.snap(lat, lon, usable=usable, radius_m=300.0)
         assert found[0].distance_m == pytest.approx(one.distance_m, abs=1e-6)
         assert s.nearest(lat, lon, 1, usable=usable, radius_m=300.0) == found[:1]
+
+
+def test_scalar_haversine_is_the_vectorised_one():
+    """A snap measures its distance with the scalar twin of ``haversine_m``: the same
+    formula in Python floats, so the same value."""
+    from engine.graph import haversine_m, haversine_one
+
+    rng = np.random.default_rng(4)
+    pts = rng.uniform([-89, -180, -89, -180], [89, 180, 89, 180], size=(20_000, 4))
+    vec = haversine_m(pts[:, 0], pts[:, 1], pts[:, 2], pts[:, 3])
+    one = np.array([haversine_one(*map(float, p)) for p in pts])
+    np.testing.assert_allclose(one, vec, rtol=1e-12, atol=1e-6)
+    assert haversine_one(43.7, 7.4, 43.7, 7.4) == 0.0

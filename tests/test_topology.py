@@ -452,7 +452,10 @@ def test_roundabout_short_way_round(maps):
     ring = m.length(14, 11)
     m.expect(res, [24, 14, 11, 21], arms + ring,
                  seconds(arms, RESIDENTIAL) + seconds(ring, TERTIARY))
-    assert [s.name for s in res.steps] == ["Est", "Place de la République", "Nord"]
+    # the rotary step is named after the road it leaves by, as OSRM's (the ring's name is
+    # its rotary_name)
+    assert [s.name for s in res.steps] == ["Est", "Nord", "Nord"]
+    assert res.steps[1].rotary_name == "Place de la République"
 
 
 def test_roundabout_long_way_round(maps):

@@ -10,23 +10,24 @@ coordinates, checked before they are parsed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials
 
-from api.auth import DispatcherRole
-from api.deps import AppSettings, State
+from api.auth import BEARER_KEY, HEADER_KEY, caller_role, require
 from api.models.osrm import NearestResponse, RouteResponse, TableResponse, osrm_responses
 from api.osrm import grammar, plugins
 from api.osrm.errors import OsrmError
 from api.osrm.format import nearest_body, route_body, table_body
 from api.responses import FastJSON
+from api.settings import Role
 from api.state import LiveState
 from engine.attribution import ATTRIBUTION
-
-router = APIRouter(tags=["osrm"])
 
 #: The ODbL credit of every OSRM answer, as a header (OSRM's JSON bodies stay OSRM's): ASCII,
 #: since header values are latin-1 at best and many clients read only ASCII.
@@ -56,22 +57,77 @@ NearestCoordinates = Annotated[str, Path(
     json_schema_extra={"pattern": grammar.NEAREST_COORDINATES_PATTERN})]
 
 
-def _answer(request: Request, build: Callable[[], dict[str, Any]]) -> Response:
+#: Routes with at most this many coordinates given as ``lon,lat`` (and no ``alternatives``)
+#: are computed on the event loop itself: a Monaco route is a millisecond or two of
+#: GIL-holding Python and numba, which the threadpool would only add a hand-off (and GIL
+#: contention between the loop and its threads) to. Longer ones, polylines (up to 500
+#: points) and tables go to the threadpool, so that one request never holds the loop long.
+INLINE_MAX_COORDINATES = 3
+_dispatcher = require(Role.dispatcher)
+
+
+async def _caller(request: Request,
+                  header: Annotated[str | None, Security(HEADER_KEY)] = None,
+                  bearer: Annotated[HTTPAuthorizationCredentials | None,
+                                    Security(BEARER_KEY)] = None) -> Role:
+    """:data:`api.auth.DispatcherRole`, as a coroutine: FastAPI runs each ``def`` dependency
+    in the threadpool, a hand-off that costs more than a Monaco route's search."""
+    return _dispatcher(caller_role(request, header, bearer))
+
+
+OsrmCaller = Annotated[Role, Depends(_caller)]
+
+
+class OsrmRoute(APIRoute):
+    """The OSRM endpoints' route class: the endpoint is called with its three URL parts, the
+    request and the caller's role (:func:`_caller`, same checks) directly, without FastAPI's
+    generic dependency solving (a tenth of a millisecond per request: more than parsing and
+    answering a route). The declared signature still makes the OpenAPI operation; every
+    endpoint of :data:`router` takes ``(version, profile, coordinates, request, role)``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            role = await _caller(request, await HEADER_KEY(request), await BEARER_KEY(request))
+            path = request.path_params
+            return await endpoint(path["version"], path["profile"], path["coordinates"],
+                                  request, role)
+
+        return handler
+
+
+router = APIRouter(tags=["osrm"], route_class=OsrmRoute)
+
+
+def _state(request: Request) -> LiveState:
+    return request.app.state.live
+
+
+async def _answer(request: Request, build: Callable[[], dict[str, Any]], *,
+                  inline: bool) -> Response:
     """OSRM's answer: the body ``build`` returns, or its :class:`OsrmError` as HTTP 400
-    (``TooBig`` at once for a URL longer than the server limit)."""
+    (``TooBig`` at once for a URL longer than the server limit). ``inline``: run ``build``
+    on the event loop, else in the threadpool."""
     try:
         grammar.check_url_length(len(request.scope.get("raw_path") or b"")
                                  + len(request.scope.get("query_string") or b"") + 1)
-        body = build()
+        body = build() if inline else await anyio.to_thread.run_sync(build)
     except OsrmError as exc:
         return FastJSON(exc.body(), status_code=400, headers=HEADERS)
     return FastJSON(body, headers=HEADERS)
 
 
+def _inline_route(coordinates: str, query: str) -> bool:
+    """A route cheap enough for the event loop: few coordinates, no alternatives."""
+    return (coordinates.count(";") < INLINE_MAX_COORDINATES and "alternatives" not in query
+            and not coordinates.startswith("polyline"))
+
+
 @router.get("/route/{version}/{profile}/{coordinates}", response_model=RouteResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_route(version: Version, profile: Profile, coordinates: RouteCoordinates,
-               request: Request, state: State, _: DispatcherRole) -> Response:
+async def osrm_route(version: Version, profile: Profile, coordinates: RouteCoordinates,
+                     request: Request, _: OsrmCaller) -> Response:
     """OSRM route service: ``lon,lat;lon,lat[;...]`` or ``polyline(...)``, options
     ``overview``, ``geometries``, ``steps``, ``annotations``, ``alternatives``,
     ``continue_straight``, ``waypoints``, ``radiuses``, ``bearings``, ``hints``,
@@ -95,7 +151,9 @@ def osrm_route(version: Version, profile: Profile, coordinates: RouteCoordinates
     ones. Extra fields: ``weights_version`` (the traffic state used) and ``stale`` (the state
     store is unreachable: last known traffic); the ODbL credit is in the ``X-Attribution``
     header."""
-    return _answer(request, lambda: _route(state, request, version, profile, coordinates))
+    state = _state(request)
+    return await _answer(request, lambda: _route(state, request, version, profile, coordinates),
+                         inline=_inline_route(coordinates, request.url.query))
 
 
 def _route(state: LiveState, request: Request, version: str, profile: str,
@@ -108,9 +166,8 @@ def _route(state: LiveState, request: Request, version: str, profile: str,
 
 @router.get("/table/{version}/{profile}/{coordinates}", response_model=TableResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_table(version: Version, profile: Profile, coordinates: TableCoordinates,
-               request: Request, state: State, settings: AppSettings,
-               _: DispatcherRole) -> Response:
+async def osrm_table(version: Version, profile: Profile, coordinates: TableCoordinates,
+                     request: Request, _: OsrmCaller) -> Response:
     """OSRM table service: ``sources``, ``destinations`` (indices or ``all``),
     ``annotations`` (``duration``, ``distance``), ``fallback_speed``, ``fallback_coordinate``,
     ``scale_factor`` and the route service's general options. At most
@@ -119,9 +176,10 @@ def osrm_table(version: Version, profile: Profile, coordinates: TableCoordinates
     Distances are those of the *fastest* route, as OSRM's: each cell is routed for them, so a
     distance table holds at most 2,500 cells. URLs are limited to 65,535 bytes (about 3,000
     coordinates at 6 decimals; longer ones are refused by the HTTP server itself)."""
-    return _answer(request, lambda: _table(state, request, version, profile, coordinates,
-                                           max_table_coordinates=int(
-                                               settings.max_table_coordinates)))
+    state, settings = _state(request), request.app.state.settings
+    return await _answer(request, lambda: _table(
+        state, request, version, profile, coordinates,
+        max_table_coordinates=int(settings.max_table_coordinates)), inline=False)
 
 
 def _table(state: LiveState, request: Request, version: str, profile: str, coordinates: str,
@@ -135,11 +193,13 @@ def _table(state: LiveState, request: Request, version: str, profile: str, coord
 
 @router.get("/nearest/{version}/{profile}/{coordinates}", response_model=NearestResponse,
             response_class=FastJSON, responses=_RESPONSES)
-def osrm_nearest(version: Version, profile: Profile, coordinates: NearestCoordinates,
-                 request: Request, state: State, _: DispatcherRole) -> Response:
+async def osrm_nearest(version: Version, profile: Profile, coordinates: NearestCoordinates,
+                       request: Request, _: OsrmCaller) -> Response:
     """OSRM nearest service: the ``number`` nearest road pieces usable by the profile, with
     the OSM nodes of the snapped segment, within the coordinate's radius."""
-    return _answer(request, lambda: _nearest(state, request, version, profile, coordinates))
+    state = _state(request)
+    return await _answer(request, lambda: _nearest(state, request, version, profile,
+                                                   coordinates), inline=True)
 
 
 def _nearest(state: LiveState, request: Request, version: str, profile: str,
@@ -150,8 +210,9 @@ def _nearest(state: LiveState, request: Request, version: str, profile: str,
                         stale=state.stale)
 
 
-def _unknown_service(service: str) -> Callable[..., Response]:
-    def handler(version: str, profile: str, coordinates: str, _: DispatcherRole) -> Response:
+def _unknown_service(service: str) -> Callable[..., Coroutine[Any, Any, Response]]:
+    async def handler(version: str, profile: str, coordinates: str, request: Request,
+                      _: OsrmCaller) -> Response:
         return FastJSON(grammar.unknown_service(service).body(), status_code=400,
                         headers=HEADERS)
 
