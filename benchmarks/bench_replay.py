@@ -59,7 +59,7 @@ HOT = [
     ("Router.route, all calls (incl. those above)", "query.py", "route"),
     ("  of which Router._assemble (geometry, steps, signals)", "query.py", "_assemble"),
     ("Snapper.snap (positions not in the router's cache)", "snap.py", "snap"),
-    ("HospitalBoard (arrived, update_status, register, levels)", "hospitals.py", None),
+    ("HospitalBoard (arrived, update_status, register, levels)", "engine/hospitals/", None),
     ("replay's own code (engine/replay/*)", "engine/replay/", None),
 ]
 
@@ -68,21 +68,25 @@ NOTES = [
     "Notes:",
     "",
     "- The first run of a process pays the kernels' warm-up and the first snaps; the serial "
-    "2-run row is the steady state (about 5 s a run, 2.7 ms a call). The Dask row includes "
+    "2-run row is the steady state (issue 14's floor: 5 s a run). The Dask row includes "
     "starting the cluster and loading the graph and kernels in each worker; on this 2-core "
-    "machine shared with other jobs it is not faster than serial for 2 runs of 5 s: Dask pays "
-    "off with more seeds or variants.",
-    "- Two speed-ups inside engine/replay: (1) numba's thread pool is limited to the calling "
-    "thread during a replay (`numba.set_num_threads(1)`, thread-local): "
-    "`Dispatcher.rank` asks a one-row `Router.table`, whose `prange` kernel "
-    "(`kernels.matrix._many_to_many`) cost 1.8 ms a call with 2 threads on the busy machine "
-    "against 0.46 ms with 1 (the replay first ran at 4.7 ms a call there, 9.5 s of a 20 s "
-    "run); (2) free crews waiting at the same station are passed to "
-    "`Dispatcher.nearest_ambulance` as one position (same result, far fewer snaps and seeds).",
-    "- What remains is engine code: `Router.closest` runs its multi-source search, then a "
-    "second full `Router.route` for the winner; every `Router.route` assembles geometry, "
-    "steps and signals (`_assemble`, about 0.3 ms) even when only durations are needed; "
-    "positions of crews driving back are new points, so each is snapped again.",
+    "machine it is not faster than serial for 2 runs: Dask pays off with more seeds or "
+    "variants.",
+    "- Speed-ups inside engine/replay: numba's thread pool is limited to the calling thread "
+    "during a replay (`numba.set_num_threads(1)`, thread-local: a one-row `Router.table` "
+    "cost 1.8 ms with 2 threads on a busy machine against 0.46 ms with 1); free crews "
+    "waiting at the same station are passed to `Dispatcher.nearest_ambulance` as one "
+    "position.",
+    "- Engine side (issue 14): `Router.closest` returns the winner's route from its one "
+    "multi-source search; a route's turn-by-turn steps are built only when read "
+    "(`Route.steps`), and a replay never reads them; a one-pair table runs the pruned "
+    "point-to-point query without re-checking the router's own arrays; the closures' extra "
+    "time is routed with the closure-free overlay's weights, which the hierarchy now "
+    "customizes for themselves (before, their state numbers were taken for the live "
+    "overlay's: a wrong metric, or a re-customization at every switch).",
+    "- What remains is spread thin (see the profile): snapping (a new point per crew driving "
+    "back), the Python around each search (`_sources` / `_targets`, groups), and the "
+    "geometry's lists (`tolist`) that the trips' map layers read.",
     "",
 ]
 

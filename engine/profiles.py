@@ -410,13 +410,17 @@ class Weights:
     arc: np.ndarray = field(repr=False)  #: cost of every turn arc: turn cost + entered road
     turn: np.ndarray = field(repr=False)  #: cost of the turn alone, per turn arc
     turns: TurnCosts = field(repr=False)  #: the profile's static turn costs (both metrics)
+    #: which overlay ``state`` counts for (a number unique per overlay; -1: none): two
+    #: overlays' states are unrelated, so a cache keyed by states must know whose they are
+    source: int = -1
 
     @classmethod
     def build(cls, values: np.ndarray, *, profile: str, metric: str, version: int,
               normal_time: np.ndarray, turns: TurnCosts, to_road: np.ndarray,
               time: np.ndarray | None = None, state: int = -1,
               snappable: np.ndarray | None = None, options: ProfileOptions | None = None,
-              turn: np.ndarray | None = None, arc: np.ndarray | None = None) -> Weights:
+              turn: np.ndarray | None = None, arc: np.ndarray | None = None,
+              source: int = -1) -> Weights:
         """Wrap arrays; ``turn`` defaults to the profile's static turn costs and ``arc`` is
         computed from ``turn`` and ``values`` when not given (``to_road``: the road each arc
         enters)."""
@@ -431,7 +435,7 @@ class Weights:
         usable.flags.writeable = False
         return cls(values, profile, metric, version, state, normal_time, time, usable,
                    usable if snappable is None else snappable, options or ProfileOptions(),
-                   arc, turn, turns)
+                   arc, turn, turns, source)
 
 
 def car_weights(graph: RoadGraph, metric: Metric = "time") -> np.ndarray:

@@ -598,10 +598,11 @@ class Router:
         tg = self.turns
         if self.cch is not None and len(src) == 1 and len(dst) == 1:
             # one pair: the pruned point-to-point query beats the bucket walks
-            values = self.cch.distances(self._cch_metric(W), sf, sn, sc, tf, tn,
-                                        tc).reshape(1, 1)
+            values = self.cch.distances(self._cch_metric(W), sf, sn, sc, tf, tn, tc,
+                                        trusted=True).reshape(1, 1)
         elif self.cch is not None:
-            values = self.cch.many_to_many(self._cch_metric(W), sf, sn, sc, tf, tn, tc)
+            values = self.cch.many_to_many(self._cch_metric(W), sf, sn, sc, tf, tn, tc,
+                                           trusted=True)
         else:
             ws, _ = self._workspaces()
             with self._matrix_lock:

@@ -105,7 +105,12 @@ class TrafficOverlay:
     a query running on a snapshot never sees a half-applied update.
     """
 
+    _uids = itertools.count(1)
+
     def __init__(self, graph: RoadGraph, *, snapper: Snapper | None = None) -> None:
+        #: unique per overlay in this process: its weight snapshots carry it
+        #: (``Weights.source``), so caches keyed by overlay states tell overlays apart
+        self.uid = next(TrafficOverlay._uids)
         self.graph = graph
         self.snapper = snapper or Snapper(graph)
         self._lock = threading.RLock()
@@ -535,7 +540,7 @@ class TrafficOverlay:
         return Weights.build(values, profile=profile, metric=metric, version=self.version,
                              state=self._state_version, normal_time=normal, time=time,
                              snappable=snappable, options=options, turns=tc, turn=turn,
-                             arc=arc, to_road=self._to_road)
+                             arc=arc, to_road=self._to_road, source=self.uid)
 
     def _excluded_mask(self, exclude: frozenset[str]) -> np.ndarray | None:
         """The roads ``exclude`` closes (cached per class set), ``None`` for none."""

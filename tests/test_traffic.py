@@ -72,6 +72,36 @@ def test_routes_with_closures_match_oracle_and_avoid_closed_edges(router: Router
     assert checked > 60
 
 
+def test_weights_of_another_overlay_are_not_taken_for_this_ones(router: Router, monaco) -> None:
+    """A replay routes with a second overlay's weights (the same traffic without closures)
+    on the router of the first: both overlays count their states from 0, so the hierarchy's
+    metric cache must not take the other overlay's state 1 for its own (a route through the
+    closures, or around closures that are not there)."""
+    g = monaco
+    rng = np.random.default_rng(23)
+    other = TrafficOverlay(g, snapper=router.snapper)
+    nodes = _car_nodes(g, router.weights("car").values)
+    closures = [Closure(geometry={"type": "Point", "coordinates": [float(g.lon[v]),
+                                                                   float(g.lat[v])]},
+                        radius_m=60.0, source="test") for v in rng.choice(nodes, 30)]
+    router.overlay.apply(closures, at=T0)
+    other.apply([ClassFactor(classes=["primary", "secondary"], factor=0.5)], at=T0)
+    mine, theirs = router.weights("car", at=T0), other.weights("car", at=T0)
+    assert mine.state == theirs.state and mine.source != theirs.source
+    checked = 0
+    for a, b in rng.choice(nodes, size=(80, 2)):
+        o, d = (g.lat[a] + 1e-4, g.lon[a]), (g.lat[b], g.lon[b] - 1e-4)
+        for W in (mine, theirs, mine):  # alternating: each read after the other
+            res = router.route(o, d, weights=W)
+            expected = oracle_route_cost(g, W.values, W.turn, res.origin, res.destination)
+            if isinstance(res, Unreachable):
+                assert np.isinf(expected)
+                continue
+            np.testing.assert_allclose(res.cost, expected, rtol=1e-9)
+            checked += 1
+    assert checked > 100
+
+
 def test_partial_updates_equal_full_recompute(monaco) -> None:
     """A random sequence of adds/removes over time gives the arrays a fresh overlay computes
     from scratch with the same active entries."""

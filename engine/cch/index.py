@@ -246,21 +246,25 @@ class CCHIndex:
         return cost, edges
 
     def distances(self, metric: CCHMetric, seed_first: Any, seeds: Any, seed_cost: Any,
-                  target_first: Any, targets: Any, target_cost: Any) -> Float64Array:
+                  target_first: Any, targets: Any, target_cost: Any, *,
+                  trusted: bool = False) -> Float64Array:
         """A batch of point-to-point costs (no paths), query ``q`` from seed group ``q`` to
-        target group ``q``, in one call."""
+        target group ``q``, in one call. ``trusted``: the groups are the caller's own
+        int32 / float64 arrays, already valid (not checked again)."""
         self._check_metric(metric)
         return distances(self.topology, metric, seed_first, seeds, seed_cost, target_first,
-                         targets, target_cost, self.workspace())
+                         targets, target_cost, self.workspace(), trusted=trusted)
 
     def many_to_many(self, metric: CCHMetric, source_first: Any, source_nodes: Any,
                      source_cost: Any, target_first: Any, targets: Any,
-                     target_cost: Any) -> Float64Array:
+                     target_cost: Any, *, trusted: bool = False) -> Float64Array:
         """Cost matrix between source groups and target groups (groups as in
-        :func:`engine.kernels.many_to_many`), bucket-based: one upward search per group."""
+        :func:`engine.kernels.many_to_many`), bucket-based: one upward search per group.
+        ``trusted``: as :meth:`distances`."""
         self._check_metric(metric)
         return many_to_many(self.topology, metric, source_first, source_nodes, source_cost,
-                            target_first, targets, target_cost, self.workspace())
+                            target_first, targets, target_cost, self.workspace(),
+                            trusted=trusted)
 
     def one_to_many(self, metric: CCHMetric, seeds: Any, seed_cost: Any, target_first: Any,
                     targets: Any, target_cost: Any) -> Float64Array:

@@ -59,7 +59,9 @@ class CCHMetrics:
     def get(self, w: Weights) -> CCHMetric:
         """The metric of the weight snapshot ``w`` (see the class docstring)."""
         values = w.arc
-        if w.state < 0:
+        if w.state < 0 or w.source != getattr(self.overlay, "uid", w.source):
+            # weights of no overlay, or of another overlay than this one (whose states
+            # mean nothing here): customized for the array itself
             return self._get_adhoc(values)
         key = (w.profile, w.metric, w.options)
         with self._lock:

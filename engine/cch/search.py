@@ -478,12 +478,18 @@ def _bad_entry(name: str, nodes: Int32Array, cost: Float64Array, i: int, n: int)
 
 def distances(topology: CCHTopology, metric: CCHMetric, seed_first: Any, seeds: Any,
               seed_cost: Any, target_first: Any, targets: Any, target_cost: Any,
-              ws: CCHWorkspace) -> Float64Array:
+              ws: CCHWorkspace, *, trusted: bool = False) -> Float64Array:
     """A batch of point-to-point costs (no paths) in one call: query ``q`` from seed group
-    ``q`` to target group ``q`` (groups as in :func:`engine.kernels.many_to_many`)."""
+    ``q`` to target group ``q`` (groups as in :func:`engine.kernels.many_to_many`).
+    ``trusted``: the caller built the groups itself (int32 firsts and nodes within range,
+    float64 costs >= 0), so they are not checked again (the router's duration queries)."""
     t, n = topology, topology.n_nodes
-    sf, sn, sc = check_groups(seed_first, seeds, seed_cost, n, "seed")
-    tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
+    if trusted:
+        sf, sn, sc, tf, tn, tc = (seed_first, seeds, seed_cost, target_first, targets,
+                                  target_cost)
+    else:
+        sf, sn, sc = check_groups(seed_first, seeds, seed_cost, n, "seed")
+        tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
     if len(sf) != len(tf):
         raise ValueError("seed_first and target_first must describe as many queries")
     out = np.empty(len(sf) - 1)
@@ -494,12 +500,18 @@ def distances(topology: CCHTopology, metric: CCHMetric, seed_first: Any, seeds: 
 
 def many_to_many(topology: CCHTopology, metric: CCHMetric, source_first: Any,
                  source_nodes: Any, source_cost: Any, target_first: Any, targets: Any,
-                 target_cost: Any, ws: CCHWorkspace) -> Float64Array:
+                 target_cost: Any, ws: CCHWorkspace, *, trusted: bool = False
+                 ) -> Float64Array:
     """Cost matrix between source groups and target groups (groups as in
-    :func:`engine.kernels.many_to_many`), bucket-based: one upward search per group."""
+    :func:`engine.kernels.many_to_many`), bucket-based: one upward search per group.
+    ``trusted``: as :func:`distances`."""
     t, n = topology, topology.n_nodes
-    sf, sn, sc = check_groups(source_first, source_nodes, source_cost, n, "source")
-    tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
+    if trusted:
+        sf, sn, sc, tf, tn, tc = (source_first, source_nodes, source_cost, target_first,
+                                  targets, target_cost)
+    else:
+        sf, sn, sc = check_groups(source_first, source_nodes, source_cost, n, "source")
+        tf, tn, tc = check_groups(target_first, targets, target_cost, n, "target")
     out = np.empty((len(sf) - 1, len(tf) - 1))
     _many_to_many(t.f_first, t.b_first, t.head, t.parent, t.rank, metric.W, sf, sn, sc, tf,
                   tn, tc, ws.fdist, ws.bdist, ws.fpred, ws.bpred, ws.flag, ws.heap,
