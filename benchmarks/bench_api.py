@@ -46,7 +46,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit
+from _common import emit, loopback_url, service_env
 
 from engine.io import load_graph, shared_data_dir
 
@@ -468,21 +468,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.requests < 1 or args.concurrency < 1 or args.time_cap <= 0:
         ap.error("--requests, --concurrency and --time-cap must be positive")
-    for url in (args.redis_url,):
-        host = httpx.URL(url.replace("redis://", "http://")).host
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            ap.error("loopback only: --redis-url must point at 127.0.0.1")
+    if not loopback_url(args.redis_url):
+        ap.error("loopback only: --redis-url must point at 127.0.0.1")
     osm = Path(args.osm)
     if not osm.is_file():
         ap.error(f"map not found: {osm}")
 
     with tempfile.TemporaryDirectory(prefix="gyrophare-bench-") as tmp:
         prefix = f"gyrophare-bench-{os.getpid()}"
-        env = {**os.environ, "GYROPHARE_CACHE_DIR": str(Path(tmp) / "cache"),
-               "GYROPHARE_STATE_FILE": str(Path(tmp) / "state.jsonl"),
-               "GYROPHARE_REDIS_PREFIX": prefix, "PYTHONUNBUFFERED": "1"}
-        env.pop("GYROPHARE_API_KEYS", None)
-        os.environ["GYROPHARE_CACHE_DIR"] = env["GYROPHARE_CACHE_DIR"]
+        env = service_env(tmp, prefix)
         t0 = time.perf_counter()
         pairs = pick_pairs(osm, args.pairs, args.seed)
         print(f"{len(pairs)} reachable pairs picked in {time.perf_counter() - t0:.1f} s",

@@ -46,7 +46,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import emit
+from _common import emit, loopback_url, service_env
 from bench_api import Server, cleanup_redis, process_tree_seconds
 
 from engine.io import load_graph, shared_data_dir
@@ -233,8 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="memoise the engine's route results (one worker, diagnostic)")
     ap.add_argument("--out")
     args = ap.parse_args(argv)
-    host = httpx.URL(args.redis_url.replace("redis://", "http://")).host
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not loopback_url(args.redis_url):
         ap.error("loopback only: --redis-url must point at 127.0.0.1")
     osm = Path(args.osm)
     connections = [int(c) for c in args.connections.split(",")]
@@ -242,11 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="gyrophare-wrk-") as tmp:
         prefix = f"gyrophare-wrk-{os.getpid()}"
-        env = {**os.environ, "GYROPHARE_CACHE_DIR": str(Path(tmp) / "cache"),
-               "GYROPHARE_STATE_FILE": str(Path(tmp) / "state.jsonl"),
-               "GYROPHARE_REDIS_PREFIX": prefix, "PYTHONUNBUFFERED": "1"}
-        env.pop("GYROPHARE_API_KEYS", None)
-        os.environ["GYROPHARE_CACHE_DIR"] = env["GYROPHARE_CACHE_DIR"]
+        env = service_env(tmp, prefix)
         t0 = time.perf_counter()
         pairs = routable_pairs(osm, args.pairs, args.seed)
         print(f"{len(pairs)} routable pairs in {time.perf_counter() - t0:.1f} s",

@@ -9,11 +9,26 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.io import load_graph, shared_data_dir
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def road_midpoint_pairs(graph, n: int, seed: int) -> list[tuple[tuple[float, float], ...]]:
+    """``n`` random ``((lat, lon), (lat, lon))`` pairs at the middle of car roads longer than
+    5 m (seeded): what the guidance tests route between."""
+    rng = np.random.default_rng(seed)
+    car = np.flatnonzero(graph.car_allowed() & (graph.length_m > 5.0))
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(car, 2)
+        out.append(tuple((float(graph.lat[graph.tail[e]] + graph.lat[graph.head[e]]) / 2,
+                          float(graph.lon[graph.tail[e]] + graph.lon[graph.head[e]]) / 2)
+                         for e in (a, b)))
+    return out
 
 
 def shared_file(relative: str) -> Path:

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from conftest import road_midpoint_pairs
 from engine.graph import RoadGraph
 from engine.guidance import instruction, lanes, modifier, unannounced_turns
 from engine.io import load_graph
@@ -200,24 +200,12 @@ def test_instruction_without_maneuver_is_the_name():
 
 
 # ------------------------------------------------------------------------------ Monaco
-def _pairs(graph: RoadGraph, n: int, seed: int) -> list[tuple[tuple[float, float], ...]]:
-    rng = np.random.default_rng(seed)
-    car = np.flatnonzero(graph.car_allowed() & (graph.length_m > 5.0))
-    out = []
-    for _ in range(n):
-        a, b = rng.choice(car, 2)
-        out.append(tuple((float(graph.lat[graph.tail[e]] + graph.lat[graph.head[e]]) / 2,
-                          float(graph.lon[graph.tail[e]] + graph.lon[graph.head[e]]) / 2)
-                         for e in (a, b)))
-    return out
-
-
 def test_no_step_hides_a_turn_of_60_degrees_on_monaco(monaco, monaco_router):
     """At every junction where a car could go another way, a turn of 60 degrees or more
     starts a step (before guidance, ~8 % of steps hid one)."""
     steps = 0
     kinds: set[str] = set()
-    for a, b in _pairs(monaco, 150, 13):
+    for a, b in road_midpoint_pairs(monaco, 150, 13):
         res = monaco_router.route(a, b, profile="car")
         if not isinstance(res, Route):
             continue

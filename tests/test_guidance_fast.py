@@ -16,23 +16,11 @@ import numpy as np
 import pytest
 
 import engine.assembly as assembly
-from conftest import shared_file
+from conftest import road_midpoint_pairs, shared_file
 from engine.graph import RoadGraph, bearing_deg
 from engine.guidance_steps import bearing, build_steps, reference_steps, turn_table
 from engine.io import load_graph
 from engine.query import Route, Router
-
-
-def _pairs(graph: RoadGraph, n: int, seed: int) -> list[tuple[tuple[float, float], ...]]:
-    rng = np.random.default_rng(seed)
-    car = np.flatnonzero(graph.car_allowed() & (graph.length_m > 5.0))
-    out = []
-    for _ in range(n):
-        a, b = rng.choice(car, 2)
-        out.append(tuple((float(graph.lat[graph.tail[e]] + graph.lat[graph.head[e]]) / 2,
-                          float(graph.lon[graph.tail[e]] + graph.lon[graph.head[e]]) / 2)
-                         for e in (a, b)))
-    return out
 
 
 def _compare(graph: RoadGraph, n: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -49,7 +37,7 @@ def _compare(graph: RoadGraph, n: int, seed: int, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(assembly, "build_steps", both)
     router = Router(graph)
-    pairs = _pairs(graph, n, seed)
+    pairs = road_midpoint_pairs(graph, n, seed)
     for _ in range(2):  # the table empty, then filled
         for a, b in pairs:
             route = router.route(a, b, profile="car")
@@ -174,7 +162,7 @@ def test_assembly_kernel_equals_the_numpy_reference(monaco, monkeypatch):
 
     monkeypatch.setattr(query, "assemble_route", record)
     router = Router(monaco)
-    for a, b in _pairs(monaco, 150, 21):
+    for a, b in road_midpoint_pairs(monaco, 150, 21):
         router.route(a, b, profile="car")
     assert len(calls) >= 120
     g = monaco
@@ -203,7 +191,7 @@ def test_steps_are_built_on_first_read_only(monaco, monkeypatch):
 
     monkeypatch.setattr(assembly, "build_steps", counted)
     router = Router(monaco)
-    (a, b), = _pairs(monaco, 1, 8)
+    (a, b), = road_midpoint_pairs(monaco, 1, 8)
     route = router.route(a, b)
     assert isinstance(route, Route)
     assert calls == []

@@ -16,20 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import IN_CI
+from browser_harness import Watch, chromium, free_port, serve
 
-CHROMIUM = Path(os.environ.get("GYROPHARE_CHROMIUM", "/usr/bin/chromium"))
 LRM_DIR = Path(__file__).parent / "fixtures" / "lrm"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 KEY = "lrm-key"  # a dispatcher's key, sent by LRM as ?api_key= (its requestParameters)
@@ -42,16 +37,9 @@ PAGE_URL, VENDOR_URL = "/lrm-test/", "/lrm-test/vendor"
 MINIMIZED = re.compile(r"\bleaflet-routing-alt-minimized\b")
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    sync_playwright = None  # type: ignore[assignment]
-
-
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    from playwright.sync_api import Browser, expect
+except ImportError:  # pragma: no cover - the test extra installs it (else chromium() skips)
+    pass
 
 
 #: The test page: Leaflet (global build) and LRM as any site would include them, gyrophare's
@@ -156,41 +144,11 @@ def roundabout_texts(route: dict[str, Any]) -> list[str]:
     return texts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Watch:
-    """Console errors, failed requests, error answers and requests leaving the server."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.errors: list[str] = []
-        self.failed: list[str] = []
-        self.bad: list[str] = []
-        self.outside: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        page.on("response", lambda r: self.bad.append(f"{r.status} {r.url}")
-                if r.status >= 400 else None)
-        page.on("request", lambda r: self.outside.append(r.url)
-                if not r.url.startswith((base + "/", "data:", "blob:")) else None)
-
-    def clean(self) -> None:
-        assert not self.outside, f"requests beyond the test server (a CDN?): {self.outside}"
-        assert not self.errors, self.errors
-        assert not self.failed, self.failed
-        assert not self.bad, self.bad
-
-
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def server(monaco, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app on Monaco with a dispatcher's key, plus (on this copy only) LRM's files and
     the test page, served by uvicorn in a thread."""
-    import uvicorn
     from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
@@ -202,7 +160,7 @@ def server(monaco, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     store = EmbeddedStore(tmp_path_factory.mktemp("lrm") / "state.jsonl")
     app = create_app(Settings(api_keys={KEY: "dispatcher"}), graph=monaco, store=store)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     config = {"waypoints": [A, B], "serviceUrl": f"{base}/route/v1", "key": KEY,
               "attribution": ATTRIBUTION_HTML}
@@ -210,27 +168,15 @@ def server(monaco, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                        CONFIG=json.dumps(config).replace("</", "<\\/"))
     app.mount(VENDOR_URL, StaticFiles(directory=LRM_DIR), name="lrm-test")
     app.add_api_route(PAGE_URL, lambda: HTMLResponse(html), include_in_schema=False)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       timeout_graceful_shutdown=1, lifespan="on"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.time() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield base
-    uv.should_exit = True
-    thread.join(10)
+    with serve(app, port) as served:
+        assert served == base
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _need(sync_playwright is not None, "playwright is not installed (pip install -e '.[test]')")
-    _need(CHROMIUM.is_file(), f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
 
 
 # ----------------------------------------------------------------------------- tests

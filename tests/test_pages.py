@@ -8,10 +8,7 @@ command-centre.png, field-report.png and dispatch.png from there (docs/img/)."""
 from __future__ import annotations
 
 import math
-import os
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +18,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import IN_CI
+from browser_harness import Watch, chromium, free_port, serve
 
-CHROMIUM = Path(os.environ.get("GYROPHARE_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).parent / "artifacts"
 KEYS = {"cc-key": "command_centre", "planner-key": "planner", "disp-key": "dispatcher"}
 A = [7.4246, 43.7384]  # [lon, lat]: Monte-Carlo
@@ -39,83 +35,29 @@ VISIBLE_SYMBOLS_JS = """() => [...new Set([...(document.title + document.body.in
     .filter((c) => c > '\\x7f' && !/\\p{Script=Latin}/u.test(c)))]"""
 
 
-def _need(condition: bool, message: str) -> None:
-    if not condition:
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the test extra installs it
-    sync_playwright = None  # type: ignore[assignment]
+    from playwright.sync_api import Browser, BrowserContext, Page, expect
+except ImportError:  # pragma: no cover - the test extra installs it (else chromium() skips)
+    pass
 
 
 # ----------------------------------------------------------------------------- fixtures
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(monaco, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
     from api.app import create_app
     from api.settings import Settings
     from api.store import EmbeddedStore
 
     store = EmbeddedStore(tmp_path_factory.mktemp("pages") / "state.jsonl")
     app = create_app(Settings(api_keys=KEYS), graph=monaco, store=store)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            timeout_graceful_shutdown=1, lifespan="on")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 60
-    while not uv.started:
-        assert thread.is_alive() and time.time() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with serve(app, free_port()) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    _need(sync_playwright is not None, "playwright is not installed (pip install -e '.[test]')")
-    _need(CHROMIUM.is_file(), f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    with chromium() as b:
         yield b
-        b.close()
-
-
-class Watch:
-    """Console errors, failed requests, error answers and requests leaving the service."""
-
-    def __init__(self, page: Page, base: str) -> None:
-        self.base = base
-        self.errors: list[str] = []
-        self.failed: list[str] = []
-        self.bad: list[str] = []
-        self.outside: list[str] = []
-        page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        page.on("response", lambda r: self.bad.append(f"{r.status} {r.url}")
-                if r.status >= 400 else None)
-        page.on("request", lambda r: self.outside.append(r.url)
-                if not r.url.startswith((base, "data:", "blob:")) else None)
-
-    def clean(self) -> None:
-        assert not self.errors, (self.errors, self.outside)
-        assert not self.failed, self.failed
-        assert not self.bad, self.bad
-        assert not self.outside, f"requests beyond the service (a CDN?): {self.outside}"
 
 
 @pytest.fixture()
